@@ -1,0 +1,88 @@
+package algo
+
+// Log is the state of one key under SlidingWindowLog: the instants of the units allowed
+// in the last Period, oldest first, with the units allowed at the same instant merged.
+// Its memory is O(units in the window). The zero Log is empty and ready to use.
+type Log struct {
+	entries []logEntry // live entries are entries[head:]
+	head    int
+	sum     uint64 // units in entries[head:]
+}
+
+type logEntry struct {
+	at int64
+	n  uint64
+}
+
+// Take allows n if the units allowed in (now − Period, now] plus n are at most Rate, and
+// records them. A denial or n == 0 changes nothing observable. An instant earlier than the
+// newest entry is treated as that entry's instant.
+func (l *Log) Take(now int64, p Params, n uint64) Decision {
+	if last, ok := l.last(); ok {
+		now = max(now, last.at)
+	}
+	l.expire(now - int64(p.Period))
+
+	var d Decision
+	if l.sum+n <= p.Rate {
+		d.Allowed = true
+		if n > 0 {
+			l.record(now, n)
+		}
+	} else {
+		d.RetryAfter = l.retry(l.sum+n-p.Rate, now, p)
+	}
+	d.Remaining = sat(p.Rate, l.sum)
+	if last, ok := l.last(); ok {
+		d.ResetAfter = last.at + int64(p.Period) - now
+	}
+	return d
+}
+
+// Empty reports whether the log holds no units, as after every entry has expired.
+func (l *Log) Empty() bool { return l.sum == 0 }
+
+func (l *Log) last() (logEntry, bool) {
+	if l.head == len(l.entries) {
+		return logEntry{}, false
+	}
+	return l.entries[len(l.entries)-1], true
+}
+
+// expire drops the entries at or before cutoff.
+func (l *Log) expire(cutoff int64) {
+	for l.head < len(l.entries) && l.entries[l.head].at <= cutoff {
+		l.sum -= l.entries[l.head].n
+		l.head++
+	}
+	if l.head == len(l.entries) {
+		l.entries, l.head = l.entries[:0], 0
+	}
+}
+
+func (l *Log) record(now int64, n uint64) {
+	l.sum += n
+	if k := len(l.entries); k > l.head && l.entries[k-1].at == now {
+		l.entries[k-1].n += n
+		return
+	}
+	if l.head > 0 && len(l.entries) == cap(l.entries) && l.head >= len(l.entries)/2 {
+		// Reuse the space of expired entries rather than grow.
+		k := copy(l.entries, l.entries[l.head:])
+		l.entries, l.head = l.entries[:k], 0
+	}
+	l.entries = append(l.entries, logEntry{now, n})
+}
+
+// retry returns the wait until excess units have expired: entries expire Period after
+// they were recorded.
+func (l *Log) retry(excess uint64, now int64, p Params) int64 {
+	var expired uint64
+	for _, e := range l.entries[l.head:] {
+		expired += e.n
+		if expired >= excess {
+			return e.at + int64(p.Period) - now
+		}
+	}
+	panic("algo: log holds fewer units than it counts") // unreachable: n ≤ Rate
+}
