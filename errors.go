@@ -20,6 +20,11 @@ var (
 	// ErrInvalidAlgorithm reports an Algorithm value outside the six defined ones.
 	ErrInvalidAlgorithm = errors.New("ratelimit: invalid algorithm")
 
+	// ErrInvalidKey reports an empty key, or one longer than [MaxKeyLen] bytes. An empty key
+	// is almost always a key function that found nothing; pooling all such requests into one
+	// bucket would be a silent bug, so stores refuse it.
+	ErrInvalidKey = errors.New("ratelimit: invalid key")
+
 	// ErrClosed is returned by a Store that has been closed.
 	ErrClosed = errors.New("ratelimit: store closed")
 

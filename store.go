@@ -1,6 +1,24 @@
 package ratelimit
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
+
+// MaxKeyLen is the longest key, in bytes, that stores accept. Keys may hold any bytes.
+const MaxKeyLen = 64 << 10
+
+// CheckKey returns an error wrapping [ErrInvalidKey] if key is empty or longer than
+// [MaxKeyLen]. Stores call it; it is exported for stores written outside this module.
+func CheckKey(key string) error {
+	switch {
+	case key == "":
+		return fmt.Errorf("%w: empty key", ErrInvalidKey)
+	case len(key) > MaxKeyLen:
+		return fmt.Errorf("%w: key of %d bytes exceeds %d", ErrInvalidKey, len(key), MaxKeyLen)
+	}
+	return nil
+}
 
 // Store keeps the state of many keys and makes decisions on it atomically. Implementations
 // are safe for concurrent use. State is kept per (key, algorithm).
@@ -11,7 +29,7 @@ type Store interface {
 	// Take decides whether n units of key under alg and limit can pass now, takes them if
 	// so, and reports the outcome. n == 0 reports without taking. Being denied is a Result
 	// with Allowed false, never an error. Errors wrap ErrInvalidLimit, ErrInvalidCost,
-	// ErrInvalidAlgorithm, ErrClosed, the context's error, or the backend's failure.
+	// ErrInvalidAlgorithm, ErrInvalidKey, ErrClosed, the context's error, or the backend's failure.
 	Take(ctx context.Context, key string, alg Algorithm, limit Limit, n int) (Result, error)
 
 	// Reset forgets the state of key under alg: the key is back to full capacity.
