@@ -161,10 +161,14 @@ func (s *Store) Len() int {
 // now returns the current instant in Unix nanoseconds.
 func (s *Store) now() int64 { return s.baseNanos + int64(time.Since(s.base)) }
 
-// expiry converts the instant now+d to whole seconds since base, rounded up.
+// tickShift sets the unit of expiry instants: 2^30 ns, about 1.07 s, so converting is a
+// shift rather than a division.
+const tickShift = 30
+
+// expiry converts the instant now+d to ticks since base, rounded up, plus one.
 func (s *Store) expiry(now, d int64) uint32 {
-	secs := (now - s.baseNanos + d + int64(time.Second) - 1) / int64(time.Second)
-	return uint32(min(secs+1, math.MaxUint32))
+	ticks := (now - s.baseNanos + d + 1<<tickShift - 1) >> tickShift
+	return uint32(min(ticks+1, math.MaxUint32))
 }
 
 func (s *Store) id(key string, alg ratelimit.Algorithm) id {

@@ -23,7 +23,7 @@ func (s *Store) sweep(interval time.Duration) {
 func (s *Store) sweepShard(sh *shard) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := s.expiry(s.now(), 0) - 1 // whole seconds since base, rounded up
+	now := s.expiry(s.now(), 0) - 1 // ticks since base, rounded up
 	t := &sh.table
 	for i := 0; i < len(t.slots); {
 		if t.slots[i].id != (id{}) && t.slots[i].expires <= now {

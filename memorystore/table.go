@@ -16,7 +16,7 @@ type id struct {
 // slot is one entry of a table: 40 bytes.
 type slot struct {
 	id      id
-	expires uint32 // seconds since the store's base instant when the state is as good as new
+	expires uint32 // ticks (see tickShift) since the store's base instant when the state is as good as new
 	state   algo.State
 }
 

@@ -5,9 +5,16 @@ package algo
 // that amount, used, measured in unit·nanoseconds (units × Period): used/Rate is the time
 // until the key is back to full capacity, and used/Period is the units in use.
 
-// decide allows n if used + n·Period ≤ Cap·Period. It returns the amount in use after the
-// step; used must not exceed Cap·Period.
-func decide(used u128, p Params, n uint64) (u128, Decision) {
+// bucketStep is the outcome of decide: the amount in use afterwards, and the quotients the
+// callers need, computed once (128-bit divisions dominate the cost of a step).
+type bucketStep struct {
+	used          u128   // unit·nanoseconds in use after the step
+	free, freeRem uint64 // (Cap·Period − used) / Period: whole units free, and the remainder
+	drain, drainR uint64 // used / Rate: nanoseconds until empty, and the remainder
+}
+
+// decide allows n if used + n·Period ≤ Cap·Period; used must not exceed Cap·Period.
+func decide(used u128, p Params, n uint64) (bucketStep, Decision) {
 	capacity := mul(p.Cap, p.Period)
 	after := used.add(mul(n, p.Period))
 	var d Decision
@@ -17,9 +24,15 @@ func decide(used u128, p Params, n uint64) (u128, Decision) {
 	} else {
 		d.RetryAfter = int64(after.sub(capacity).divCeil(p.Rate))
 	}
-	d.Remaining, _ = capacity.sub(used).div(p.Period)
-	d.ResetAfter = int64(used.divCeil(p.Rate))
-	return used, d
+	st := bucketStep{used: used}
+	st.free, st.freeRem = capacity.sub(used).div(p.Period)
+	st.drain, st.drainR = used.div(p.Rate)
+	d.Remaining = st.free
+	d.ResetAfter = int64(st.drain)
+	if st.drainR != 0 {
+		d.ResetAfter++
+	}
+	return st, d
 }
 
 // amount reads whole + frac/Period as unit·nanoseconds, clamped to the capacity.
@@ -30,9 +43,6 @@ func amount(whole, frac uint64, p Params) u128 {
 	return mul(whole, p.Period).addSmall(min(frac, p.Period-1))
 }
 
-// split is the inverse of amount.
-func split(a u128, p Params) (whole, frac uint64) { return a.div(p.Period) }
-
 // tokenBucket starts full with Cap tokens and refills continuously at Rate per Period;
 // it allows n if tokens ≥ n.
 func tokenBucket(s State, now int64, p Params, n uint64) (State, Decision) {
@@ -40,10 +50,9 @@ func tokenBucket(s State, now int64, p Params, n uint64) (State, Decision) {
 	capacity := mul(p.Cap, p.Period)
 	refill := mul(uint64(now-s.At), p.Rate)
 	used := capacity.sub(amount(s.X, s.Y, p)).sub(refill)
-	used, d := decide(used, p, n)
+	st, d := decide(used, p, n)
 	if d.Allowed && n > 0 {
-		whole, frac := split(capacity.sub(used), p)
-		s = State{At: now, X: whole, Y: frac}
+		s = State{At: now, X: st.free, Y: st.freeRem}
 	}
 	return s, d
 }
@@ -54,9 +63,9 @@ func leakyBucket(s State, now int64, p Params, n uint64) (State, Decision) {
 	now = max(now, s.At)
 	drained := mul(uint64(now-s.At), p.Rate)
 	used := amount(s.X, s.Y, p).sub(drained)
-	used, d := decide(used, p, n)
+	st, d := decide(used, p, n)
 	if d.Allowed && n > 0 {
-		whole, frac := split(used, p)
+		whole, frac := st.used.div(p.Period)
 		s = State{At: now, X: whole, Y: frac}
 	}
 	return s, d
@@ -73,10 +82,9 @@ func gcra(s State, now int64, p Params, n uint64) (State, Decision) {
 			used = capacity
 		}
 	}
-	used, d := decide(used, p, n)
+	st, d := decide(used, p, n)
 	if d.Allowed && n > 0 {
-		q, r := used.div(p.Rate)
-		s = State{At: now + int64(q), X: r}
+		s = State{At: now + int64(st.drain), X: st.drainR}
 	}
 	return s, d
 }
