@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -10,9 +11,10 @@ import (
 // Limiter applies one Algorithm and one Limit to any number of keys kept in a Store.
 // It is safe for concurrent use.
 type Limiter struct {
-	store Store
-	alg   Algorithm
-	limit atomic.Pointer[Limit]
+	store  Store
+	alg    Algorithm
+	limit  atomic.Pointer[Limit]
+	queues waitQueues
 }
 
 // New returns a Limiter that enforces limit with alg on the keys of store. It does not
@@ -57,40 +59,95 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 func (l *Limiter) Wait(ctx context.Context, key string) error { return l.WaitN(ctx, key, 1) }
 
 // WaitN blocks until n units of key are taken or ctx ends. It returns at once with an error
-// matching [context.DeadlineExceeded] when ctx's deadline comes before the units could pass.
+// matching [context.DeadlineExceeded] when ctx's deadline comes before the units could
+// pass, and the context's cause when ctx ends first.
 //
-// Each waiter sleeps exactly the Result's RetryAfter, the minimal wait, between attempts,
-// so it never polls; when several waiters contend for one key, a waiter that loses a race
-// sleeps again until its next chance.
+// Waiters do not stampede: those that cannot pass at once queue per key, first come first
+// served, and only the head of the queue asks the store again, after sleeping exactly the
+// Result's RetryAfter. The queue is per Limiter; waiters in other processes sharing a
+// store take their chances with the head of this one.
 func (l *Limiter) WaitN(ctx context.Context, key string, n int) error {
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+	r, err := l.AllowN(ctx, key, n)
+	if err != nil || r.Allowed {
+		return err
+	}
+	if err := checkDeadline(ctx, key, n, r.RetryAfter); err != nil {
+		return err
+	}
+	q := l.queues.join(key)
+	defer l.queues.leave(key, q)
+	select {
+	case <-q.turn:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	defer func() { q.turn <- struct{}{} }()
+
+	timer := time.NewTimer(max(r.RetryAfter, time.Nanosecond))
+	defer timer.Stop()
 	for {
-		r, err := l.store.Take(ctx, key, l.alg, *l.limit.Load(), n)
-		if err != nil {
-			return err
-		}
-		if r.Allowed {
-			return nil
-		}
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < r.RetryAfter {
-			return fmt.Errorf("ratelimit: wait %q: %w: %d units need %v, deadline is in %v",
-				key, context.DeadlineExceeded, n, r.RetryAfter, time.Until(deadline))
-		}
-		wait := max(r.RetryAfter, time.Nanosecond)
-		if timer == nil {
-			timer = time.NewTimer(wait)
-		} else {
-			timer.Reset(wait)
-		}
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-timer.C:
 		}
+		r, err := l.AllowN(ctx, key, n)
+		if err != nil || r.Allowed {
+			return err
+		}
+		if err := checkDeadline(ctx, key, n, r.RetryAfter); err != nil {
+			return err
+		}
+		timer.Reset(max(r.RetryAfter, time.Nanosecond))
+	}
+}
+
+// checkDeadline returns an error matching context.DeadlineExceeded if ctx ends before wait.
+func checkDeadline(ctx context.Context, key string, n int, wait time.Duration) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return nil
+	}
+	if left := time.Until(deadline); left < wait {
+		return fmt.Errorf("ratelimit: wait %q: %d units need %v, the deadline is in %v: %w",
+			key, n, wait, left, context.DeadlineExceeded)
+	}
+	return nil
+}
+
+// waitQueues holds one queue per key that has waiters.
+type waitQueues struct {
+	mu sync.Mutex
+	m  map[string]*waitQueue
+}
+
+// waitQueue orders the waiters of one key: the one holding turn asks the store; the others
+// block receiving from it, and Go wakes blocked receivers in arrival order.
+type waitQueue struct {
+	turn    chan struct{}
+	waiters int // guarded by waitQueues.mu
+}
+
+func (w *waitQueues) join(key string) *waitQueue {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q := w.m[key]
+	if q == nil {
+		if w.m == nil {
+			w.m = make(map[string]*waitQueue)
+		}
+		q = &waitQueue{turn: make(chan struct{}, 1)}
+		q.turn <- struct{}{}
+		w.m[key] = q
+	}
+	q.waiters++
+	return q
+}
+
+func (w *waitQueues) leave(key string, q *waitQueue) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if q.waiters--; q.waiters == 0 {
+		delete(w.m, key)
 	}
 }
