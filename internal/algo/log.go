@@ -15,32 +15,32 @@ type logEntry struct {
 }
 
 // Take allows n if the units allowed in (now − Period, now] plus n are at most Rate, and
-// records them. A denial or n == 0 changes nothing observable. An instant earlier than the
-// newest entry is treated as that entry's instant.
+// records them. A denial or n == 0 changes nothing, not even which entries have expired:
+// a later call stamped earlier still sees them. An instant earlier than the newest entry
+// is treated as that entry's instant.
 func (l *Log) Take(now int64, p Params, n uint64) Decision {
 	if last, ok := l.last(); ok {
 		now = max(now, last.at)
 	}
-	l.expire(now - int64(p.Period))
+	head, sum := l.live(now - int64(p.Period))
 
 	var d Decision
-	if l.sum+n <= p.Rate {
+	if sum+n <= p.Rate {
 		d.Allowed = true
 		if n > 0 {
+			l.head, l.sum = head, sum
 			l.record(now, n)
+			sum += n
 		}
 	} else {
-		d.RetryAfter = l.retry(l.sum+n-p.Rate, now, p)
+		d.RetryAfter = l.retry(head, sum+n-p.Rate, now, p)
 	}
-	d.Remaining = sat(p.Rate, l.sum)
-	if last, ok := l.last(); ok {
-		d.ResetAfter = last.at + int64(p.Period) - now
+	d.Remaining = sat(p.Rate, sum)
+	if sum > 0 {
+		d.ResetAfter = l.entries[len(l.entries)-1].at + int64(p.Period) - now
 	}
 	return d
 }
-
-// Empty reports whether the log holds no units, as after every entry has expired.
-func (l *Log) Empty() bool { return l.sum == 0 }
 
 func (l *Log) last() (logEntry, bool) {
 	if l.head == len(l.entries) {
@@ -49,18 +49,20 @@ func (l *Log) last() (logEntry, bool) {
 	return l.entries[len(l.entries)-1], true
 }
 
-// expire drops the entries at or before cutoff.
-func (l *Log) expire(cutoff int64) {
-	for l.head < len(l.entries) && l.entries[l.head].at <= cutoff {
-		l.sum -= l.entries[l.head].n
-		l.head++
+// live returns the index of the first entry after cutoff and the units from it on.
+func (l *Log) live(cutoff int64) (head int, sum uint64) {
+	head, sum = l.head, l.sum
+	for head < len(l.entries) && l.entries[head].at <= cutoff {
+		sum -= l.entries[head].n
+		head++
 	}
-	if l.head == len(l.entries) {
-		l.entries, l.head = l.entries[:0], 0
-	}
+	return head, sum
 }
 
 func (l *Log) record(now int64, n uint64) {
+	if l.head == len(l.entries) {
+		l.entries, l.head = l.entries[:0], 0
+	}
 	l.sum += n
 	if k := len(l.entries); k > l.head && l.entries[k-1].at == now {
 		l.entries[k-1].n += n
@@ -74,11 +76,11 @@ func (l *Log) record(now int64, n uint64) {
 	l.entries = append(l.entries, logEntry{now, n})
 }
 
-// retry returns the wait until excess units have expired: entries expire Period after
-// they were recorded.
-func (l *Log) retry(excess uint64, now int64, p Params) int64 {
+// retry returns the wait until excess units of the entries from head on have expired:
+// entries expire Period after they were recorded.
+func (l *Log) retry(head int, excess uint64, now int64, p Params) int64 {
 	var expired uint64
-	for _, e := range l.entries[l.head:] {
+	for _, e := range l.entries[head:] {
 		expired += e.n
 		if expired >= excess {
 			return e.at + int64(p.Period) - now
