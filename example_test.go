@@ -41,7 +41,7 @@ func ExampleLimiter_Allow() {
 	r, _ := lim.AllowN(ctx, "client:1", 5)
 	fmt.Println("burst of 5 allowed:", r.Allowed)
 	r, _ = lim.Allow(ctx, "client:1")
-	fmt.Println("sixth allowed:", r.Allowed, "retry after:", r.RetryAfter)
+	fmt.Println("sixth allowed:", r.Allowed, "retry after:", r.RetryAfter.Round(10*time.Millisecond))
 	r, _ = lim.Allow(ctx, "client:2")
 	fmt.Println("another key allowed:", r.Allowed, "remaining:", r.Remaining)
 	// Output:
@@ -80,7 +80,7 @@ func ExampleLimiter_Do() {
 		err := lim.Do(ctx, "email:bob", send)
 		var limited *ratelimit.LimitedError
 		if errors.As(err, &limited) {
-			fmt.Println("not sent: retry after", limited.Result.RetryAfter)
+			fmt.Println("not sent: retry after", limited.Result.RetryAfter.Round(time.Second))
 		}
 	}
 	// Output:
