@@ -48,7 +48,7 @@ func report(b *testing.B, calls, allowed, errs int64) {
 	}
 }
 
-// BenchmarkHotKey: one key, one goroutine.
+// BenchmarkHotKey measures decisions on one key from one goroutine.
 func BenchmarkHotKey(b *testing.B) {
 	ctx := context.Background()
 	for _, a := range adapters {
@@ -73,7 +73,7 @@ func BenchmarkHotKey(b *testing.B) {
 	}
 }
 
-// BenchmarkHotKeyParallel: one key, GOMAXPROCS goroutines.
+// BenchmarkHotKeyParallel measures decisions on one key from GOMAXPROCS goroutines.
 func BenchmarkHotKeyParallel(b *testing.B) {
 	ctx := context.Background()
 	for _, a := range adapters {
@@ -123,9 +123,9 @@ func manyKeys(tb testing.TB) []string {
 	return keys
 }
 
-// BenchmarkManyKeys: numKeys distinct keys, GOMAXPROCS goroutines, each walking the keys
-// from its own offset. Every key is inserted once before the timer starts, so the
-// benchmark measures decisions on existing keys.
+// BenchmarkManyKeys measures decisions on numKeys distinct keys from GOMAXPROCS
+// goroutines, each walking the keys from its own offset. Every key is inserted once before
+// the timer starts, so the benchmark measures decisions on existing keys.
 func BenchmarkManyKeys(b *testing.B) {
 	ctx := context.Background()
 	keys := manyKeys(b)
