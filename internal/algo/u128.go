@@ -29,8 +29,6 @@ func (a u128) sub(b u128) u128 {
 
 func (a u128) less(b u128) bool { return a.hi < b.hi || a.hi == b.hi && a.lo < b.lo }
 
-func (a u128) isZero() bool { return a.hi|a.lo == 0 }
-
 // div returns a / d and a % d. The callers guarantee the quotient fits in 64 bits (a.hi < d).
 func (a u128) div(d uint64) (q, r uint64) { return bits.Div64(a.hi, a.lo, d) }
 
