@@ -1,6 +1,7 @@
 package memorystore
 
 import (
+	"runtime"
 	"strconv"
 	"testing"
 
@@ -49,4 +50,41 @@ func BenchmarkTakeManyKeys(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkMemoryPerKey reports the live heap per key after one unit was taken on each of
+// 1,000,000 distinct keys, per algorithm. Only the B/key metric is meant to be read.
+func BenchmarkMemoryPerKey(b *testing.B) {
+	const keys = 1_000_000
+	names := make([]string, keys)
+	for i := range names {
+		names[i] = "user:" + strconv.Itoa(i)
+	}
+	for _, alg := range algorithms {
+		b.Run(alg.String(), func(b *testing.B) {
+			var perKey float64
+			for b.Loop() {
+				before := liveHeap()
+				s := New(&Options{MaxKeys: 2 * keys})
+				for _, k := range names {
+					s.Take(ctx, k, alg, ratelimit.PerHour(10), 1)
+				}
+				after := liveHeap()
+				if s.Len() != keys {
+					b.Fatalf("store holds %d keys, want %d", s.Len(), keys)
+				}
+				s.Close()
+				perKey = float64(after-before) / keys
+			}
+			b.ReportMetric(perKey, "B/key")
+		})
+	}
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

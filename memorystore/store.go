@@ -236,7 +236,7 @@ func (s *Store) takeState(sh *shard, k id, alg ratelimit.Algorithm, now int64, p
 	if !found {
 		i = s.insert(sh, k, now)
 	}
-	sh.table.slots[i] = slot{id: k, expires: s.expiry(now, d.ResetAfter), state: st}
+	sh.table.slots[i] = slot{a: k.a, b: k.b, expires: s.expiry(now, d.ResetAfter), state: st}
 	return d
 }
 
@@ -262,7 +262,7 @@ func (s *Store) evict(sh *shard, k id) {
 	soonest := uint32(math.MaxUint32)
 	if t.count > 0 {
 		for i, seen := t.home(k), 0; seen < evictionSample; i = (i + 1) % len(t.slots) {
-			if t.slots[i].id == (id{}) {
+			if t.slots[i].empty() {
 				continue
 			}
 			if e := t.slots[i].expires; slotVictim < 0 || e < soonest {

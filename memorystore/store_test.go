@@ -176,7 +176,7 @@ func TestTableRemoveKeepsProbeRuns(t *testing.T) {
 		if found {
 			t.Fatalf("id %d found before insertion", i)
 		}
-		tb.slots[j] = slot{id: k}
+		tb.slots[j] = slot{a: k.a, b: k.b}
 		tb.count++
 		ids = append(ids, k)
 	}

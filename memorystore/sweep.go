@@ -26,7 +26,7 @@ func (s *Store) sweepShard(sh *shard) {
 	now := s.expiry(s.now(), 0) - 1 // ticks since base, rounded up
 	t := &sh.table
 	for i := 0; i < len(t.slots); {
-		if t.slots[i].id != (id{}) && t.slots[i].expires <= now {
+		if !t.slots[i].empty() && t.slots[i].expires <= now {
 			t.remove(i) // a later entry may have moved into i: look at i again
 			continue
 		}

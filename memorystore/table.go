@@ -2,23 +2,30 @@ package memorystore
 
 import (
 	"math/bits"
+	"unsafe"
 
 	"github.com/go-ratelimit/ratelimit/internal/algo"
 )
 
-// id identifies a (key, algorithm) pair by a 96-bit keyed hash. The zero id marks an empty
-// slot; ids always have the low bit of b set.
+// id identifies a (key, algorithm) pair by a 96-bit keyed hash. Its b always has the low
+// bit set, so a slot with b == 0 is empty.
 type id struct {
 	a uint64
 	b uint32
 }
 
-// slot is one entry of a table: 40 bytes.
+// slot is one entry of a table: 40 bytes. The id's fields are inlined, since an id field
+// would be padded to 16 bytes.
 type slot struct {
-	id      id
+	a       uint64
+	b       uint32
 	expires uint32 // ticks (see tickShift) since the store's base instant when the state is as good as new
 	state   algo.State
 }
+
+func (s *slot) id() id       { return id{s.a, s.b} }
+func (s *slot) empty() bool  { return s.b == 0 }
+func (s *slot) is(k id) bool { return s.a == k.a && s.b == k.b }
 
 // table is an open-addressing hash table with linear probing and backward-shift deletion.
 // Its capacity is any size (slots are addressed by multiply-shift, not masking), which lets
@@ -49,10 +56,10 @@ func (t *table) find(k id) (int, bool) {
 	i := t.home(k)
 	for {
 		s := &t.slots[i]
-		if s.id == k {
+		if s.is(k) {
 			return i, true
 		}
-		if s.id == (id{}) {
+		if s.empty() {
 			return i, false
 		}
 		if i++; i == n {
@@ -71,8 +78,8 @@ func (t *table) resize(n int) {
 	old := t.slots
 	t.slots = make([]slot, n)
 	for i := range old {
-		if old[i].id != (id{}) {
-			j, _ := t.find(old[i].id)
+		if !old[i].empty() {
+			j, _ := t.find(old[i].id())
 			t.slots[j] = old[i]
 		}
 	}
@@ -92,11 +99,11 @@ func (t *table) remove(i int) {
 		if j++; j == n {
 			j = 0
 		}
-		if t.slots[j].id == (id{}) {
+		if t.slots[j].empty() {
 			break
 		}
 		// The entry at j may move to i if i lies cyclically within [home, j).
-		h := t.home(t.slots[j].id)
+		h := t.home(t.slots[j].id())
 		if (j-h+n)%n >= (j-i+n)%n {
 			t.slots[i] = t.slots[j]
 			i = j
@@ -104,3 +111,7 @@ func (t *table) remove(i int) {
 	}
 	t.slots[i] = slot{}
 }
+
+// The size of a slot decides the memory per key; keep it at 40 bytes.
+var _ [40 - unsafe.Sizeof(slot{})]struct{}
+var _ [unsafe.Sizeof(slot{}) - 40]struct{}
