@@ -213,3 +213,26 @@ func TestCost(t *testing.T) {
 		t.Errorf("Cost(5) = %d, %v, want 5, nil", c, err)
 	}
 }
+
+// TestBoundaryBurst shows the fixed window's weakness: Rate units at the end of one window
+// and Rate more at the start of the next, 2·Rate within a few milliseconds. The sliding
+// algorithms refuse the second batch.
+func TestBoundaryBurst(t *testing.T) {
+	l := ratelimit.PerSecond(10)
+	for _, tt := range []struct {
+		alg    ratelimit.Algorithm
+		second bool // whether the second batch passes
+	}{
+		{ratelimit.FixedWindow, true},
+		{ratelimit.SlidingWindowLog, false},
+		{ratelimit.SlidingWindowCounter, false},
+	} {
+		r := newRunner(t, tt.alg, l)
+		if d := r.take(origin+int64(999*ms), 10); !d.Allowed {
+			t.Fatalf("%v: first batch of 10 at 0.999s denied", tt.alg)
+		}
+		if d := r.take(origin+int64(1001*ms), 10); d.Allowed != tt.second {
+			t.Errorf("%v: second batch of 10 at 1.001s allowed = %v, want %v", tt.alg, d.Allowed, tt.second)
+		}
+	}
+}
