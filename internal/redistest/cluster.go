@@ -1,0 +1,150 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Cluster is a Redis Cluster of three primaries and three replicas started by a test, with
+// a cluster-node-timeout of 1s and cluster-require-full-coverage off, so that a failed
+// primary is replaced in about two seconds and the other shards keep serving meanwhile.
+type Cluster struct {
+	Nodes []*Server
+}
+
+// StartCluster starts a Cluster and waits until every node reports cluster_state:ok and
+// every replica is in sync. It is stopped when t ends.
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	bin, cli := Binary(t), cliBinary(t)
+	c := &Cluster{}
+	for i := 0; i < 6; i++ {
+		var s *Server
+		var err error
+		for attempt := 0; attempt < 10; attempt++ {
+			var busPort int
+			if busPort, err = FreePort(); err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			s = newServer(t, bin, dir, []string{
+				"--cluster-enabled", "yes", "--cluster-config-file", dir + "/nodes.conf",
+				"--cluster-node-timeout", "1000", "--cluster-port", strconv.Itoa(busPort),
+				"--cluster-require-full-coverage", "no", "--repl-diskless-sync", "yes",
+				"--repl-diskless-sync-delay", "0", "--shutdown-on-sigterm", "nosave now",
+			})
+			if err = s.start(0); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Nodes = append(c.Nodes, s)
+	}
+	args := []string{"--cluster", "create"}
+	args = append(args, c.Addrs()...)
+	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redistest: redis-cli --cluster create: %v: %s", err, out)
+	}
+	if err := c.WaitHealthy(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Addrs returns the addresses of the nodes that are running.
+func (c *Cluster) Addrs() []string {
+	var addrs []string
+	for _, s := range c.Nodes {
+		s.mu.Lock()
+		running := s.cmd != nil
+		s.mu.Unlock()
+		if running {
+			addrs = append(addrs, s.Addr())
+		}
+	}
+	return addrs
+}
+
+// WaitHealthy waits until every running node reports cluster_state:ok, all 16384 slots
+// are served, and every replica's link to its primary is up.
+func (c *Cluster) WaitHealthy(timeout time.Duration) error {
+	ctx := context.Background()
+	return waitFor(timeout, func() error {
+		for _, addr := range c.Addrs() {
+			ci, err := clusterInfo(ctx, addr)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(ci, "cluster_state:ok") || !strings.Contains(ci, "cluster_slots_ok:16384") {
+				return fmt.Errorf("redistest: cluster not ready at %s: %s", addr, ci)
+			}
+			repl, err := info(ctx, addr, "replication")
+			if err != nil {
+				return err
+			}
+			if strings.Contains(repl, "role:slave") && !strings.Contains(repl, "master_link_status:up") {
+				return fmt.Errorf("redistest: replica %s not in sync", addr)
+			}
+		}
+		return nil
+	})
+}
+
+func clusterInfo(ctx context.Context, addr string) (string, error) {
+	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+	defer cl.Close()
+	return cl.ClusterInfo(ctx).Result()
+}
+
+// PrimaryFor returns the node serving key's slot as primary, as the node at Addrs
+// reports it.
+func (c *Cluster) PrimaryFor(ctx context.Context, key string) (*Server, error) {
+	addrs := c.Addrs()
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("redistest: no node running")
+	}
+	cl := redis.NewClient(&redis.Options{Addr: addrs[0], MaxRetries: -1})
+	defer cl.Close()
+	slot, err := cl.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		return nil, err
+	}
+	slots, err := cl.ClusterSlots(ctx).Result()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range slots {
+		if int64(r.Start) <= slot && slot <= int64(r.End) && len(r.Nodes) > 0 {
+			for _, s := range c.Nodes {
+				if s.Addr() == r.Nodes[0].Addr {
+					return s, nil
+				}
+			}
+		}
+	}
+	return nil, fmt.Errorf("redistest: no primary serves slot %d", slot)
+}
+
+// Client returns a ClusterClient for c that notices topology changes within a second
+// (go-redis reloads its slot map every 60s by default), with context deadlines honoured.
+// It is closed when t ends.
+func (c *Cluster) Client(t testing.TB) *redis.ClusterClient {
+	cl := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs:                      c.Addrs(),
+		ClusterStateReloadInterval: time.Second,
+		ContextTimeoutEnabled:      true,
+		DialTimeout:                200 * time.Millisecond,
+	})
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
