@@ -196,3 +196,30 @@ func TestDoAndWrap(t *testing.T) {
 		}
 	})
 }
+
+// plainStore hides the BatchStore methods of a real store.
+type plainStore struct{ ratelimit.Store }
+
+func TestTakeAll(t *testing.T) {
+	ctx := context.Background()
+	store := newStore(t)
+	reqs := []ratelimit.Request{
+		{Key: "ip:1", Algorithm: ratelimit.GCRA, Limit: ratelimit.PerHour(2), N: 1},
+		{Key: "user:1", Algorithm: ratelimit.FixedWindow, Limit: ratelimit.PerHour(1), N: 1},
+	}
+	results := make([]ratelimit.Result, len(reqs))
+	for i, want := range []bool{true, false} {
+		if ok, err := ratelimit.TakeAll(ctx, store, reqs, results); err != nil || ok != want {
+			t.Fatalf("call %d: TakeAll = %v, %v; want %v", i, ok, err, want)
+		}
+	}
+	if results[0].Remaining != 1 {
+		t.Errorf("ip:1 after a denied batch: %d left, want 1", results[0].Remaining)
+	}
+	if _, err := ratelimit.TakeAll(ctx, plainStore{store}, reqs, results); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("TakeAll on a store without batches = %v, want errors.ErrUnsupported", err)
+	}
+	if _, err := ratelimit.TakeAll(ctx, store, reqs, results[:1]); err == nil {
+		t.Error("TakeAll with too few results: nil error")
+	}
+}

@@ -180,11 +180,16 @@ func (s *Store) id(key string, alg ratelimit.Algorithm) id {
 
 func (s *Store) shard(k id) *shard { return &s.shards[k.b>>s.shardShift] }
 
-func (s *Store) check(ctx context.Context, key string) error {
+// ready reports whether the store can decide now.
+func (s *Store) ready(ctx context.Context) error {
 	if s.closed.Load() {
 		return ratelimit.ErrClosed
 	}
-	if err := ctx.Err(); err != nil {
+	return ctx.Err()
+}
+
+func (s *Store) check(ctx context.Context, key string) error {
+	if err := s.ready(ctx); err != nil {
 		return err
 	}
 	return ratelimit.CheckKey(key)
@@ -230,18 +235,34 @@ func (s *Store) takeState(sh *shard, k id, alg ratelimit.Algorithm, now int64, p
 		st = algo.Init(alg, p, now)
 	}
 	st, d := algo.Take(alg, st, now, p, n)
-	if !d.Allowed || n == 0 {
-		return d
+	if d.Allowed && n > 0 {
+		if !found {
+			i = s.insert(sh, k)
+		}
+		sh.table.slots[i] = slot{a: k.a, b: k.b, expires: s.expiry(now, d.ResetAfter), state: st}
 	}
-	if !found {
-		i = s.insert(sh, k, now)
-	}
-	sh.table.slots[i] = slot{a: k.a, b: k.b, expires: s.expiry(now, d.ResetAfter), state: st}
 	return d
 }
 
+// lookup returns k's state, or the state of a new key; sh is locked.
+func (s *Store) lookup(sh *shard, k id, alg ratelimit.Algorithm, now int64, p algo.Params) algo.State {
+	if i, found := sh.table.find(k); found {
+		return sh.table.slots[i].state
+	}
+	return algo.Init(alg, p, now)
+}
+
+// put stores st as k's state, valid until resetAfter from now; sh is locked.
+func (s *Store) put(sh *shard, k id, now int64, st algo.State, resetAfter int64) {
+	i, found := sh.table.find(k)
+	if !found {
+		i = s.insert(sh, k)
+	}
+	sh.table.slots[i] = slot{a: k.a, b: k.b, expires: s.expiry(now, resetAfter), state: st}
+}
+
 // insert makes room for k and returns the index of its empty slot.
-func (s *Store) insert(sh *shard, k id, now int64) int {
+func (s *Store) insert(sh *shard, k id) int {
 	t := &sh.table
 	if t.count+len(sh.logs) >= s.maxPerShard {
 		s.evict(sh, k)

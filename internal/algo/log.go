@@ -19,25 +19,37 @@ type logEntry struct {
 // a later call stamped earlier still sees them. An instant earlier than the newest entry
 // is treated as that entry's instant.
 func (l *Log) Take(now int64, p Params, n uint64) Decision {
-	if last, ok := l.last(); ok {
+	d := l.Check(now, p, n)
+	if d.Allowed && n > 0 {
+		if last, ok := l.last(); ok {
+			now = max(now, last.at)
+		}
+		l.head, l.sum = l.live(now - int64(p.Period))
+		l.record(now, n)
+	}
+	return d
+}
+
+// Check returns the decision Take would make, and changes nothing.
+func (l *Log) Check(now int64, p Params, n uint64) Decision {
+	last, ok := l.last()
+	if ok {
 		now = max(now, last.at)
 	}
 	head, sum := l.live(now - int64(p.Period))
-
 	var d Decision
 	if sum+n <= p.Rate {
 		d.Allowed = true
 		if n > 0 {
-			l.head, l.sum = head, sum
-			l.record(now, n)
 			sum += n
+			last, ok = logEntry{now, n}, true
 		}
 	} else {
 		d.RetryAfter = l.retry(head, sum+n-p.Rate, now, p)
 	}
 	d.Remaining = sat(p.Rate, sum)
-	if sum > 0 {
-		d.ResetAfter = l.entries[len(l.entries)-1].at + int64(p.Period) - now
+	if sum > 0 && ok {
+		d.ResetAfter = last.at + int64(p.Period) - now
 	}
 	return d
 }
