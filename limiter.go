@@ -33,8 +33,9 @@ func (l *Limiter) Limit() Limit { return *l.limit.Load() }
 func (l *Limiter) Algorithm() Algorithm { return l.alg }
 
 // SetLimit changes the limit; it takes effect on the next call. Existing state is kept and
-// read under the new limit: bucket levels are clamped to the new capacity, and window counts
-// above a lowered Rate deny until they age out.
+// read under the new limit, as the package documentation describes: token and leaky bucket
+// levels are clamped to the new capacity; GCRA and window counts over a lowered limit deny
+// until they drain or age out.
 func (l *Limiter) SetLimit(limit Limit) { l.limit.Store(&limit) }
 
 // Allow is AllowN(ctx, key, 1).

@@ -13,7 +13,8 @@ type bucketStep struct {
 	drain, drainR uint64 // used / Rate: nanoseconds until empty, and the remainder
 }
 
-// decide allows n if used + n·Period ≤ Cap·Period; used must not exceed Cap·Period.
+// decide allows n if used + n·Period ≤ Cap·Period. used may exceed Cap·Period only for
+// GCRA after its limit was lowered; it must not exceed Cap·Period + 2^62·Rate.
 func decide(used u128, p Params, n uint64) (bucketStep, Decision) {
 	capacity := mul(p.Cap, p.Period)
 	after := used.add(mul(n, p.Period))
@@ -73,14 +74,13 @@ func leakyBucket(s State, now int64, p Params, n uint64) (State, Decision) {
 
 // gcra keeps the theoretical arrival time TAT = At + X/Rate nanoseconds. It allows n if
 // max(TAT, now) + n·T − Cap·T ≤ now, then sets TAT = max(TAT, now) + n·T, with
-// T = Period/Rate. An earlier now only makes it stricter, so it needs no clamp.
+// T = Period/Rate. An earlier now only makes it stricter, so it needs no clamp. After a
+// limit change TAT is read as it is: a key whose TAT lies further ahead than the new
+// capacity allows is over the lowered limit, and denies even n == 0 until it drains.
 func gcra(s State, now int64, p Params, n uint64) (State, Decision) {
-	var used u128 // (TAT − now)·Rate, clamped to the capacity
+	var used u128 // (TAT − now)·Rate
 	if s.At > now || s.At == now && s.X > 0 {
 		used = mul(uint64(s.At-now), p.Rate).addSmall(min(s.X, p.Rate-1))
-		if capacity := mul(p.Cap, p.Period); capacity.less(used) {
-			used = capacity
-		}
 	}
 	st, d := decide(used, p, n)
 	if d.Allowed && n > 0 {
