@@ -236,3 +236,36 @@ func TestBoundaryBurst(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitChange runs one state under a limit and then under a lowered Burst.
+func TestLimitChange(t *testing.T) {
+	high := ratelimit.Limit{Rate: 10, Period: time.Hour, Burst: 10} // T = 6m
+	low := ratelimit.Limit{Rate: 10, Period: time.Hour, Burst: 5}
+	for _, tt := range []struct {
+		alg  ratelimit.Algorithm
+		peek string // the peek under the lowered Burst right after 8 were taken
+		at30 string // a peek 30 minutes later
+	}{
+		// The token bucket keeps its 2 tokens, below the new capacity; full 18m later.
+		{ratelimit.TokenBucket, "true 2 0s 18m0s", "true 5 0s 0s"},
+		// The leaky bucket's level of 8 is clamped to 5: nothing left, empty 30m later.
+		{ratelimit.LeakyBucket, "true 0 0s 30m0s", "true 5 0s 0s"},
+		// GCRA keeps its TAT, 48m ahead: over the limit until 18m, full at 48m.
+		{ratelimit.GCRA, "false 0 18m0s 48m0s", "true 2 0s 18m0s"},
+	} {
+		hp, _ := NewParams(tt.alg, high)
+		lp, _ := NewParams(tt.alg, low)
+		s := Init(tt.alg, hp, origin)
+		s, _ = Take(tt.alg, s, origin, hp, 8)
+		for _, c := range []struct {
+			at   time.Duration
+			want string
+		}{{0, tt.peek}, {30 * time.Minute, tt.at30}} {
+			_, d := Take(tt.alg, s, origin+int64(c.at), lp, 0)
+			got := fmt.Sprintf("%v %d %v %v", d.Allowed, d.Remaining, time.Duration(d.RetryAfter), time.Duration(d.ResetAfter))
+			if got != c.want {
+				t.Errorf("%v: peek at +%v under the lowered Burst = %s, want %s", tt.alg, c.at, got, c.want)
+			}
+		}
+	}
+}
