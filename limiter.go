@@ -14,6 +14,7 @@ type Limiter struct {
 	store  Store
 	alg    Algorithm
 	limit  atomic.Pointer[Limit]
+	opts   Options
 	queues waitQueues
 }
 
@@ -21,10 +22,21 @@ type Limiter struct {
 // fail: an invalid limit or algorithm makes every call return an error wrapping
 // [ErrInvalidLimit] or [ErrInvalidAlgorithm].
 func New(store Store, alg Algorithm, limit Limit) *Limiter {
+	return NewWithOptions(store, alg, limit, nil)
+}
+
+// NewWithOptions is [New] with options; nil opts is the same as New.
+func NewWithOptions(store Store, alg Algorithm, limit Limit, opts *Options) *Limiter {
 	l := &Limiter{store: store, alg: alg}
+	if opts != nil {
+		l.opts = *opts
+	}
 	l.limit.Store(&limit)
 	return l
 }
+
+// Store returns the store the limiter keeps its state in.
+func (l *Limiter) Store() Store { return l.store }
 
 // Limit returns the limit in force.
 func (l *Limiter) Limit() Limit { return *l.limit.Load() }
@@ -40,7 +52,7 @@ func (l *Limiter) SetLimit(limit Limit) { l.limit.Store(&limit) }
 
 // Allow is AllowN(ctx, key, 1).
 func (l *Limiter) Allow(ctx context.Context, key string) (Result, error) {
-	return l.store.Take(ctx, key, l.alg, *l.limit.Load(), 1)
+	return l.AllowN(ctx, key, 1)
 }
 
 // AllowN reports whether n units of key may pass now, and takes them if so. n == 0 reports
@@ -48,7 +60,13 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Result, error) {
 // invalid argument (n < 0, n above the capacity, an invalid limit), a store failure, or an
 // ended context.
 func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Result, error) {
-	return l.store.Take(ctx, key, l.alg, *l.limit.Load(), n)
+	if l.opts.Observer == nil {
+		return l.store.Take(ctx, key, l.alg, *l.limit.Load(), n)
+	}
+	start := time.Now()
+	r, err := l.store.Take(ctx, key, l.alg, *l.limit.Load(), n)
+	l.observe(start, r, err)
+	return r, err
 }
 
 // Reset forgets the state of key: it is back to full capacity.

@@ -223,3 +223,41 @@ func TestTakeAll(t *testing.T) {
 		t.Error("TakeAll with too few results: nil error")
 	}
 }
+
+func TestObserver(t *testing.T) {
+	var mu sync.Mutex
+	counts := map[string]int{}
+	obs := ratelimit.ObserverFunc(func(e ratelimit.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		counts[e.Rule+"/"+e.KeyClass+"/"+e.Outcome.String()]++
+		if (e.Outcome == ratelimit.Failed) != (e.Err != nil) || e.Latency < 0 {
+			t.Errorf("inconsistent event %+v", e)
+		}
+	})
+	lim := ratelimit.NewWithOptions(newStore(t), ratelimit.GCRA, ratelimit.PerHour(2),
+		&ratelimit.Options{Name: "login", KeyClass: "user", Observer: obs})
+	ctx := context.Background()
+	for range 3 {
+		lim.Allow(ctx, "alice")
+	}
+	lim.Allow(ctx, "")
+	want := map[string]int{"login/user/allowed": 2, "login/user/denied": 1, "login/user/failed": 1}
+	for k, n := range want {
+		if counts[k] != n {
+			t.Errorf("%s observed %d times, want %d (all: %v)", k, counts[k], n, counts)
+		}
+	}
+	if lim.Store() == nil {
+		t.Error("Store() = nil")
+	}
+}
+
+func TestAllowDoesNotAllocate(t *testing.T) {
+	lim := ratelimit.New(newStore(t), ratelimit.GCRA, ratelimit.PerSecond(1_000_000_000))
+	ctx := context.Background()
+	lim.Allow(ctx, "k")
+	if allocs := testing.AllocsPerRun(1000, func() { lim.Allow(ctx, "k") }); allocs != 0 {
+		t.Errorf("Allow on an existing key allocates %v times, want 0", allocs)
+	}
+}
