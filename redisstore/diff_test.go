@@ -70,8 +70,9 @@ func TestDifferential(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	const steps = 300
-	for li, l := range diffLimits {
+	for li, base := range diffLimits {
 		for _, alg := range algorithms {
+			l := base
 			if l.Validate() != nil {
 				continue
 			}
@@ -88,7 +89,7 @@ func TestDifferential(t *testing.T) {
 			// An instant in 2025 or 2026, in microseconds.
 			now := int64(1_735_689_600_000_000) + rng.Int64N(365*24*3600*1_000_000)
 			var trace []string
-			tu := max(int64(p.Period/p.Rate/1000), 1) // the emission interval, µs
+			tu := max(int64(p.Period/p.Rate/1000), 1) // the first emission interval, µs
 			for i := 0; i < steps; i++ {
 				switch k := rng.IntN(20); {
 				case k < 2:
@@ -107,6 +108,14 @@ func TestDifferential(t *testing.T) {
 				// Stay before 2100, as a real clock will for a while: the scripts' instants
 				// plus two periods must stay below 2^53 µs.
 				now = min(now, 4_102_444_800_000_000)
+				if rng.IntN(40) == 0 {
+					// A limit change applies to the existing state (SetLimit).
+					if l2 := changedLimit(rng, alg, base); l2.Validate() == nil {
+						l, p = l2, mustParams(t, alg, l2)
+						ref.p = p
+						trace = append(trace, fmt.Sprintf("limit %v", l))
+					}
+				}
 				var n uint64
 				switch k := rng.IntN(10); {
 				case k == 0:
@@ -130,4 +139,33 @@ func TestDifferential(t *testing.T) {
 			}
 		}
 	}
+}
+
+func mustParams(t *testing.T, alg ratelimit.Algorithm, l ratelimit.Limit) algo.Params {
+	t.Helper()
+	p, err := algo.NewParams(alg, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// changedLimit returns a variant of l for a limit change. Window algorithms change
+// anything; the token and leaky buckets keep the Period, and GCRA keeps Rate and Period:
+// the store reads fractions stored under another Period (another Rate for GCRA) to the
+// microsecond, not to the nanosecond as internal/algo does (see the package documentation).
+func changedLimit(rng *rand.Rand, alg ratelimit.Algorithm, l ratelimit.Limit) ratelimit.Limit {
+	scale := func(v int) int { return max(1, min(v*(1+rng.IntN(3))/(1+rng.IntN(3)), 1<<43)) }
+	switch alg {
+	case ratelimit.GCRA:
+		l.Burst = scale(l.Capacity(alg))
+	case ratelimit.TokenBucket, ratelimit.LeakyBucket:
+		l.Rate, l.Burst = scale(l.Rate), scale(l.Capacity(alg))
+	default:
+		l.Rate = scale(l.Rate)
+		if us := int64(l.Period / time.Microsecond); rng.IntN(2) == 0 {
+			l.Period = time.Duration(min(max(1, us*int64(1+rng.IntN(3))/int64(1+rng.IntN(3))), 1<<50)) * time.Microsecond
+		}
+	}
+	return l
 }

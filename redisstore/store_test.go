@@ -29,7 +29,7 @@ func testPrefix(t testing.TB) string {
 
 // newClient returns a client for addr that honours context deadlines.
 func newClient(t testing.TB, addr string) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, DialTimeout: 200 * time.Millisecond})
+	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, DialTimeout: 200 * time.Millisecond, DialerRetries: 1})
 	t.Cleanup(func() { c.Close() })
 	return c
 }

@@ -144,6 +144,7 @@ func (c *Cluster) Client(t testing.TB) *redis.ClusterClient {
 		ClusterStateReloadInterval: time.Second,
 		ContextTimeoutEnabled:      true,
 		DialTimeout:                200 * time.Millisecond,
+		DialerRetries:              1,
 	})
 	t.Cleanup(func() { cl.Close() })
 	return cl

@@ -102,6 +102,7 @@ func (g *Sentinel) Client(t testing.TB) *redis.Client {
 		SentinelAddrs:         g.SentinelAddrs(),
 		ContextTimeoutEnabled: true,
 		DialTimeout:           200 * time.Millisecond,
+		DialerRetries:         1,
 	})
 	t.Cleanup(func() { c.Close() })
 	return c

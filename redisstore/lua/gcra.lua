@@ -1,6 +1,7 @@
 -- GCRA. State: "tat:frac", the theoretical arrival time in whole microseconds plus a
--- fraction in 1/rate microseconds. Allow n if max(tat, now) + n*T - cap*T <= now.
-local uw, uf = 0, 0 -- (tat - now) * rate, clamped to the capacity
+-- fraction in 1/rate microseconds. Allow n if max(tat, now) + n*T - cap*T <= now. The TAT
+-- is read as is after a limit change: a key over a lowered capacity is denied until it drains.
+local uw, uf = 0, 0 -- (tat - now) * rate, in use; above the capacity after a lowered limit
 local s = redis.call('GET', key)
 if s then
   local a, x = string.match(s, '^(%d+):(%d+)$')
@@ -10,18 +11,17 @@ if s then
   local tat, frac = tonumber(a), tonumber(x)
   if tat > now or (tat == now and frac > 0) then
     local d = tat - now
-    if d >= fill then
-      uw, uf = cap, 0
+    if frac > rate - 1 then
+      frac = rate - 1
+    end
+    -- A TAT written under a much longer limit could hold more units than the arithmetic
+    -- keeps exact; such a key is over any capacity in range, and is read as 2^50 units.
+    if d * rate >= 2 ^ 50 * pu then
+      uw, uf = 2 ^ 50, 0
     else
-      if frac > rate - 1 then
-        frac = rate - 1
-      end
       local fw, ff = divmod(frac, pu)
       uw, uf = refill(d)
       uw, uf = amt_add(uw, uf, fw, ff)
-      if amt_less(cap, 0, uw, uf) then
-        uw, uf = cap, 0
-      end
     end
   end
 end
