@@ -1,6 +1,6 @@
 module github.com/go-ratelimit/ratelimit/bench
 
-go 1.25
+go 1.26.0
 
 replace github.com/go-ratelimit/ratelimit => ../
 
@@ -9,7 +9,7 @@ require (
 	github.com/sethvargo/go-limiter v0.7.1
 	github.com/throttled/throttled/v2 v2.15.0
 	github.com/ulule/limiter/v3 v3.11.2
-	golang.org/x/time v0.14.0
+	golang.org/x/time v0.16.0
 )
 
 require (
