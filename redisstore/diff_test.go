@@ -65,6 +65,10 @@ var diffLimits = []ratelimit.Limit{
 func TestDifferential(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t, nil)
+	testDifferential(t, s)
+}
+
+func testDifferential(t *testing.T, s *Store) {
 	ctx := context.Background()
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,10 +72,13 @@ func TestOddKeys(t *testing.T) {
 func scanPrefix(ctx context.Context, c redis.UniversalClient, prefix string) ([]string, error) {
 	pattern := strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`).Replace(prefix) + "*"
 	var keys []string
+	var mu sync.Mutex // ForEachMaster scans the primaries in parallel
 	scan := func(ctx context.Context, c *redis.Client) error {
 		it := c.Scan(ctx, 0, pattern, 1000).Iterator()
 		for it.Next(ctx) {
+			mu.Lock()
 			keys = append(keys, it.Val())
+			mu.Unlock()
 		}
 		return it.Err()
 	}
@@ -95,6 +99,10 @@ func scanPrefix(ctx context.Context, c redis.UniversalClient, prefix string) ([]
 func TestKeysExpire(t *testing.T) {
 	t.Parallel()
 	s, c := newStore(t, nil)
+	testKeysExpire(t, s, c)
+}
+
+func testKeysExpire(t *testing.T, s *Store, c redis.UniversalClient) {
 	ctx := context.Background()
 	l := ratelimit.Limit{Rate: 4, Period: 200 * time.Millisecond, Burst: 2}
 	for _, alg := range algorithms {

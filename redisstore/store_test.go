@@ -49,6 +49,9 @@ func newStoreOn(t testing.TB, c redis.UniversalClient, opts *Options) *Store {
 	if o.Prefix == "" {
 		o.Prefix = testPrefix(t)
 	}
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Second // tests of semantics run on loaded machines, under -race
+	}
 	if o.Policy == FailLocal && o.OnError == nil {
 		o.Policy = FailError // tests see failures unless they ask for a policy
 	}
