@@ -41,7 +41,7 @@ func (s *suite) testConcurrency(t *testing.T) {
 						for range attempts {
 							r, err := st.Take(context.Background(), key, alg, l, n)
 							if err != nil {
-								t.Errorf("%v: Take(%q, %d) error %v, want none", alg, key, n, err)
+								t.Errorf("%v: Take(%q, %d) error %v, want none", alg, key, n, errText(err))
 								return
 							}
 							s.check(t, fmt.Sprintf("%v: Take(%q, %d)", alg, key, n), alg, l, false, n, r)

@@ -25,7 +25,7 @@ func (s *suite) testErrors(t *testing.T) {
 	wantErr := func(t *testing.T, what string, err, target error) {
 		t.Helper()
 		if !errors.Is(err, target) {
-			t.Errorf("%s = %v, want an error matching %v", what, err, target)
+			t.Errorf("%s = %v, want an error matching %v", what, errText(err), target)
 		}
 	}
 

@@ -155,7 +155,7 @@ func (s *suite) testManyKeys(t *testing.T) {
 				k, alg := key(i)
 				r, err := st.Take(ctx, k, alg, l, want.n)
 				if err != nil {
-					t.Fatalf("%v: Take(%q, %d) error %v, want none", alg, k, want.n, err)
+					t.Fatalf("%v: Take(%q, %d) error %v, want none", alg, k, want.n, errText(err))
 				}
 				if r.Allowed != want.allowed || r.Remaining != 0 {
 					fail("%v: Take(%q, %d) = %s, want %s", alg, k, want.n, outcome(r.Allowed, r.Remaining), outcome(want.allowed, 0))

@@ -308,7 +308,7 @@ func (p *probe) take(n int) ratelimit.Result {
 	p.step++
 	r, err := p.store.Take(context.Background(), p.key, p.alg, p.limit, n)
 	if err != nil {
-		p.t.Fatalf("%s: error %v, want none", p.call(n), err)
+		p.t.Fatalf("%s: error %v, want none", p.call(n), errText(err))
 	}
 	p.s.check(p.t, p.call(n), p.alg, p.limit, p.changed, n, r)
 	return r
@@ -344,6 +344,18 @@ func outcome(allowed bool, remaining int) string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// errText returns err for messages, shortened: errors may quote keys of 64 KiB.
+func errText(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	s := err.Error()
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
 
 // quoteKey quotes key for messages, shortening long ones.
 func quoteKey(key string) string {
