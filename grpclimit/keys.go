@@ -1,0 +1,147 @@
+package grpclimit
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+)
+
+// KeyFunc returns the key of a call under a rule, and false (or an empty key) when the
+// call has none: the rule's [MissingKeyPolicy] then decides. fullMethod is the call's
+// method, such as "/pkg.Service/Method". The interceptor namespaces the key by rule, so
+// different rules may return the same key without sharing a counter. A KeyFunc must be
+// safe for concurrent use.
+type KeyFunc func(ctx context.Context, fullMethod string) (key string, ok bool)
+
+const (
+	defaultIPv4Bits = 32
+	defaultIPv6Bits = 64
+)
+
+// PeerIP is the default KeyFunc: the IP address of the connection's peer, with IPv6
+// addresses grouped by their /64 prefix (one client usually holds a whole /64) and
+// IPv4-mapped IPv6 addresses read as IPv4. Keys look like "203.0.113.7" and
+// "2001:db8:1:2::/64". A peer that is not an IP address, such as a Unix socket or an
+// in-process connection, has no key.
+//
+// The peer is the address that connected: behind a proxy it is the proxy's. Metadata set
+// by clients (x-forwarded-for and the like) is not trusted by PeerIP; read it with
+// [Metadata] only where a trusted proxy sets it.
+func PeerIP(ctx context.Context, _ string) (string, bool) {
+	k := peerKey(ctx, "", defaultIPv4Bits, defaultIPv6Bits)
+	return k, k != ""
+}
+
+// PeerPrefix returns a KeyFunc like [PeerIP] that groups IPv4 peers by their first
+// ipv4Bits bits and IPv6 peers by their first ipv6Bits bits. Values are clamped to 0–32
+// and 0–128. With fewer than all bits, keys are prefixes such as "198.51.100.0/24".
+func PeerPrefix(ipv4Bits, ipv6Bits int) KeyFunc {
+	ipv4Bits, ipv6Bits = min(max(ipv4Bits, 0), 32), min(max(ipv6Bits, 0), 128)
+	return func(ctx context.Context, _ string) (string, bool) {
+		k := peerKey(ctx, "", ipv4Bits, ipv6Bits)
+		return k, k != ""
+	}
+}
+
+// peerKey returns prefix followed by the peer's grouped address, or "" when the peer has
+// no IP address. It allocates only the returned string.
+func peerKey(ctx context.Context, prefix string, v4, v6 int) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return ""
+	}
+	var ip netip.Addr
+	switch a := p.Addr.(type) {
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	case *net.UDPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	default:
+		ap, err := netip.ParseAddrPort(a.String())
+		if err != nil {
+			return ""
+		}
+		ip = ap.Addr()
+	}
+	if !ip.IsValid() {
+		return ""
+	}
+	ip = ip.Unmap().WithZone("")
+	bits := v6
+	if ip.Is4() {
+		bits = v4
+	}
+	var buf [128]byte
+	b := append(buf[:0], prefix...)
+	if bits == ip.BitLen() {
+		b = ip.AppendTo(b)
+	} else {
+		pfx, err := ip.Prefix(bits)
+		if err != nil {
+			return ""
+		}
+		b = pfx.AppendTo(b)
+	}
+	return string(b)
+}
+
+// Metadata returns a KeyFunc that reads the first non-empty value of the request metadata
+// field name (case-insensitive), such as "x-api-key". A call without it has no key.
+//
+// The value is used as sent: a client can choose any value, so key by metadata that
+// identifies a client only after authentication has checked it, or accept that clients
+// can spread their calls over as many keys as they like.
+func Metadata(name string) KeyFunc {
+	name = strings.ToLower(name)
+	return func(ctx context.Context, _ string) (string, bool) {
+		for _, v := range metadata.ValueFromIncomingContext(ctx, name) {
+			if v != "" {
+				return v, true
+			}
+		}
+		return "", false
+	}
+}
+
+// FullMethod is a KeyFunc that keys a call by its full method name, such as
+// "/pkg.Service/Method": with it, a rule is a global limit per method, shared by all
+// clients.
+func FullMethod(_ context.Context, fullMethod string) (string, bool) {
+	return fullMethod, true
+}
+
+// Composite returns a KeyFunc whose key combines the keys of parts, such as the peer's
+// address and the method: the call has a key only if every part finds one. Parts are
+// length-prefixed, so different combinations never produce the same key. A nil part
+// stands for [PeerIP]. With no parts, no call has a key.
+func Composite(parts ...KeyFunc) KeyFunc {
+	parts = slices.Clone(parts)
+	for i, p := range parts {
+		if p == nil {
+			parts[i] = PeerIP
+		}
+	}
+	return func(ctx context.Context, fullMethod string) (string, bool) {
+		if len(parts) == 0 {
+			return "", false
+		}
+		var buf [128]byte
+		b := buf[:0]
+		for _, p := range parts {
+			k, ok := p(ctx, fullMethod)
+			if !ok || k == "" {
+				return "", false
+			}
+			b = strconv.AppendInt(b, int64(len(k)), 10)
+			b = append(b, ':')
+			b = append(b, k...)
+		}
+		return string(b), true
+	}
+}

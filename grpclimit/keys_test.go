@@ -1,0 +1,204 @@
+package grpclimit
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/memorystore"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+)
+
+func peerContext(addr net.Addr) context.Context {
+	return peer.NewContext(context.Background(), &peer.Peer{Addr: addr})
+}
+
+func tcp(s string) net.Addr { return net.TCPAddrFromAddrPort(netip.MustParseAddrPort(s)) }
+
+func TestPeerIP(t *testing.T) {
+	for _, tc := range []struct {
+		addr net.Addr
+		want string // "" for no key
+	}{
+		{tcp("203.0.113.7:5000"), "203.0.113.7"},
+		{tcp("[2001:db8:1:2:3:4:5:6]:443"), "2001:db8:1:2::/64"},
+		{tcp("[2001:db8:1:2:ffff::1]:443"), "2001:db8:1:2::/64"},
+		{tcp("[2001:db8:1:3::1]:443"), "2001:db8:1:3::/64"},
+		{tcp("[::ffff:198.51.100.9]:80"), "198.51.100.9"},
+		{tcp("[fe80::1%eth0]:80"), "fe80::/64"},
+		{&net.UDPAddr{IP: net.ParseIP("192.0.2.1"), Port: 1}, "192.0.2.1"},
+		{&net.UnixAddr{Name: "/run/app.sock", Net: "unix"}, ""},
+		{&net.TCPAddr{}, ""},
+		{nil, ""},
+	} {
+		got, ok := PeerIP(peerContext(tc.addr), "/a/b")
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("PeerIP(%v) = %q, %v, want %q", tc.addr, got, ok, tc.want)
+		}
+	}
+	if got, ok := PeerIP(context.Background(), "/a/b"); ok || got != "" {
+		t.Errorf("PeerIP(no peer) = %q, %v, want no key", got, ok)
+	}
+}
+
+func TestPeerPrefix(t *testing.T) {
+	for _, tc := range []struct {
+		v4, v6 int
+		addr   string
+		want   string
+	}{
+		{24, 48, "198.51.100.77:1", "198.51.100.0/24"},
+		{24, 48, "[2001:db8:aa:bb::1]:1", "2001:db8:aa::/48"},
+		{32, 128, "[2001:db8::1]:1", "2001:db8::1"},
+		{-5, 500, "[2001:db8::1]:1", "2001:db8::1"}, // clamped to 0 and 128
+		{-5, 500, "10.1.2.3:1", "0.0.0.0/0"},
+	} {
+		got, _ := PeerPrefix(tc.v4, tc.v6)(peerContext(tcp(tc.addr)), "/a/b")
+		if got != tc.want {
+			t.Errorf("PeerPrefix(%d, %d)(%s) = %q, want %q", tc.v4, tc.v6, tc.addr, got, tc.want)
+		}
+	}
+}
+
+func TestMetadataKey(t *testing.T) {
+	key := Metadata("X-API-Key")
+	for _, tc := range []struct {
+		md   metadata.MD
+		want string
+	}{
+		{metadata.Pairs("x-api-key", "k1"), "k1"},
+		{metadata.Pairs("x-api-key", "", "x-api-key", "k2"), "k2"},
+		{metadata.Pairs("x-api-key", ""), ""},
+		{metadata.Pairs("authorization", "k"), ""},
+		{nil, ""},
+	} {
+		got, ok := key(metadata.NewIncomingContext(context.Background(), tc.md), "/a/b")
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("Metadata(x-api-key) with %v = %q, %v, want %q", tc.md, got, ok, tc.want)
+		}
+	}
+}
+
+func TestComposite(t *testing.T) {
+	ctx := metadata.NewIncomingContext(peerContext(tcp("192.0.2.1:9")), metadata.Pairs("a", "x:1", "b", "2"))
+	if got, _ := Composite(nil, FullMethod)(ctx, "/s/M"); got != "9:192.0.2.14:/s/M" {
+		t.Errorf("Composite(PeerIP, FullMethod) = %q", got)
+	}
+	// Parts are length-prefixed: ("x:1", "2") and ("x", "1:2")-like splits differ.
+	k1, _ := Composite(Metadata("a"), Metadata("b"))(ctx, "/s/M")
+	ctx2 := metadata.NewIncomingContext(context.Background(), metadata.Pairs("a", "x", "b", "1:2"))
+	k2, _ := Composite(Metadata("a"), Metadata("b"))(ctx2, "/s/M")
+	if k1 == k2 {
+		t.Errorf("Composite keys collide: %q", k1)
+	}
+	if _, ok := Composite(Metadata("a"), Metadata("missing"))(ctx, "/s/M"); ok {
+		t.Error("Composite with a missing part has a key")
+	}
+	if _, ok := Composite()(ctx, "/s/M"); ok {
+		t.Error("Composite() has a key")
+	}
+}
+
+func TestQuotaWindow(t *testing.T) {
+	for _, tc := range []struct {
+		limit  ratelimit.Limit
+		q      int
+		window int64
+	}{
+		{ratelimit.PerSecond(10), 10, 1},
+		{ratelimit.PerMinute(100), 100, 60},
+		{ratelimit.Limit{Rate: 5, Period: 500 * time.Millisecond}, 10, 1},
+		{ratelimit.Limit{Rate: 1, Period: 1500 * time.Millisecond}, 1, 2},
+		{ratelimit.Limit{Rate: 1, Period: 3 * time.Millisecond}, 333, 1},
+	} {
+		q, w := quotaWindow(tc.limit)
+		if q != tc.q || w != tc.window {
+			t.Errorf("quotaWindow(%v) = %d, %d, want %d, %d", tc.limit, q, w, tc.q, tc.window)
+		}
+	}
+}
+
+func TestQuote(t *testing.T) {
+	if got, want := quote(`a "b" \c`), `"a \"b\" \\c"`; got != want {
+		t.Errorf("quote = %s, want %s", got, want)
+	}
+}
+
+// The decision allocates only the keys it builds: one string per rule.
+func TestCheckAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items: allocation counts do not hold")
+	}
+	store := memorystore.New(nil)
+	defer store.Close()
+	big := ratelimit.New(store, ratelimit.GCRA, ratelimit.PerSecond(1<<30))
+	ctx := peerContext(tcp("203.0.113.7:5000"))
+	for _, tc := range []struct {
+		name string
+		in   Interceptor
+		max  float64
+	}{
+		{"default limiter", Interceptor{Limiter: big, Headers: HeadersNone}, 1},
+		{"two rules, one TakeAll", Interceptor{Headers: HeadersNone, Rules: []Rule{
+			{Name: "ip", Limiter: big},
+			{Name: "method", Limiter: big, Key: FullMethod},
+		}}, 2},
+		{"with an observer", Interceptor{Limiter: big, Headers: HeadersNone, Observer: ratelimit.ObserverFunc(func(ratelimit.Event) {})}, 1},
+	} {
+		c, err := tc.in.compile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		allocs := testing.AllocsPerRun(1000, func() {
+			if _, err := c.check(ctx, "/pkg.S/M", nil, phaseCall); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs > tc.max {
+			t.Errorf("%s: %v allocations per call, want at most %v", tc.name, allocs, tc.max)
+		}
+	}
+}
+
+func BenchmarkCheck(b *testing.B) {
+	store := memorystore.New(nil)
+	defer store.Close()
+	lim := ratelimit.New(store, ratelimit.GCRA, ratelimit.PerSecond(1<<30))
+	addrs := make([]context.Context, 1024)
+	for i := range addrs {
+		addrs[i] = peerContext(&net.TCPAddr{IP: net.IPv4(10, 0, byte(i>>8), byte(i)), Port: 1})
+	}
+	for _, tc := range []struct {
+		name string
+		in   Interceptor
+	}{
+		{"one rule", Interceptor{Limiter: lim, Headers: HeadersNone}},
+		{"one rule+metadata", Interceptor{Limiter: lim}},
+		{"two rules", Interceptor{Headers: HeadersNone, Rules: []Rule{
+			{Name: "ip", Limiter: lim},
+			{Name: "method", Limiter: lim, Key: FullMethod},
+		}}},
+	} {
+		c, err := tc.in.compile()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					if _, err := c.check(addrs[i%len(addrs)], "/pkg.S/M", nil, phaseCall); err != nil {
+						b.Error(err)
+						return
+					}
+					i++
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,710 @@
+package grpclimit_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/grpclimit"
+	"github.com/go-ratelimit/ratelimit/memorystore"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+const (
+	checkMethod = "/grpc.health.v1.Health/Check"
+	healthSvc   = "/grpc.health.v1.Health/"
+	inputMethod = "/grpc.testing.TestService/StreamingInputCall"
+)
+
+// testService serves StreamingInputCall, counting the messages it receives, and
+// EmptyCall.
+type testService struct {
+	testpb.UnimplementedTestServiceServer
+	received atomic.Int64
+}
+
+func (s *testService) EmptyCall(context.Context, *testpb.Empty) (*testpb.Empty, error) {
+	return &testpb.Empty{}, nil
+}
+
+func (s *testService) StreamingInputCall(stream grpc.ClientStreamingServer[testpb.StreamingInputCallRequest, testpb.StreamingInputCallResponse]) error {
+	var size int32
+	for {
+		m, err := stream.Recv()
+		if err == io.EOF {
+			return stream.SendAndClose(&testpb.StreamingInputCallResponse{AggregatedPayloadSize: size})
+		}
+		if err != nil {
+			return err
+		}
+		s.received.Add(1)
+		size += int32(len(m.GetPayload().GetBody()))
+	}
+}
+
+// server is a real gRPC server on loopback with the interceptors of in, serving the
+// health service and the test service.
+type server struct {
+	conn   *grpc.ClientConn
+	health healthpb.HealthClient
+	test   testpb.TestServiceClient
+	svc    *testService
+}
+
+func newServer(t *testing.T, in grpclimit.Interceptor) *server {
+	t.Helper()
+	if err := in.Check(); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(
+		grpc.UnaryInterceptor(in.UnaryServerInterceptor()),
+		grpc.StreamInterceptor(in.StreamServerInterceptor()),
+	)
+	svc := &testService{}
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	testpb.RegisterTestServiceServer(srv, svc)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return &server{conn: conn, health: healthpb.NewHealthClient(conn), test: testpb.NewTestServiceClient(conn), svc: svc}
+}
+
+func newStore(t *testing.T) *memorystore.Store {
+	t.Helper()
+	s := memorystore.New(nil)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// perHour returns a limiter letting capacity calls pass at once, then about none for the
+// length of a test.
+func perHour(store ratelimit.Store, capacity int) *ratelimit.Limiter {
+	return ratelimit.New(store, ratelimit.GCRA, ratelimit.PerHour(capacity))
+}
+
+// check calls Health/Check and returns the error and the response metadata.
+func (s *server) check(ctx context.Context) (header, trailer metadata.MD, err error) {
+	_, err = s.health.Check(ctx, &healthpb.HealthCheckRequest{}, grpc.Header(&header), grpc.Trailer(&trailer))
+	return header, trailer, err
+}
+
+func withKey(key string) context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "x-api-key", key)
+}
+
+// retryDelay returns the RetryInfo delay of err, and whether there is one.
+func retryDelay(t *testing.T, err error) (time.Duration, bool) {
+	t.Helper()
+	st, _ := status.FromError(err)
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			return ri.GetRetryDelay().AsDuration(), true
+		}
+	}
+	return 0, false
+}
+
+func quotaSubject(err error) string {
+	st, _ := status.FromError(err)
+	for _, d := range st.Details() {
+		if qf, ok := d.(*errdetails.QuotaFailure); ok && len(qf.GetViolations()) > 0 {
+			return qf.GetViolations()[0].GetSubject()
+		}
+	}
+	return ""
+}
+
+func get(md metadata.MD, key string) string {
+	if v := md.Get(key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func TestUnaryDefaultLimiter(t *testing.T) {
+	s := newServer(t, grpclimit.Interceptor{Limiter: perHour(newStore(t), 3)})
+	ctx := context.Background()
+	for i := range 3 {
+		header, _, err := s.check(ctx)
+		if err != nil {
+			t.Fatalf("call %d: %v, want OK", i+1, err)
+		}
+		remaining := strconv.Itoa(2 - i)
+		if got := get(header, "ratelimit-remaining"); got != remaining {
+			t.Errorf("call %d: ratelimit-remaining = %q, want %q", i+1, got, remaining)
+		}
+		if got := get(header, "ratelimit-limit"); got != "3" {
+			t.Errorf("call %d: ratelimit-limit = %q, want 3", i+1, got)
+		}
+		if got, want := get(header, "ratelimit-policy"), `"default";q=3;w=3600`; got != want {
+			t.Errorf("call %d: ratelimit-policy = %q, want %q", i+1, got, want)
+		}
+		if got, want := get(header, "ratelimit"), `"default";r=`+remaining+`;t=`; !strings.HasPrefix(got, want) {
+			t.Errorf("call %d: ratelimit = %q, want prefix %q", i+1, got, want)
+		}
+	}
+	header, trailer, err := s.check(ctx)
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("call 4: %v, want ResourceExhausted", err)
+	}
+	delay, ok := retryDelay(t, err)
+	// GCRA at 3 per hour: one unit every 20 minutes.
+	if !ok || delay <= 19*time.Minute || delay > 20*time.Minute {
+		t.Errorf("call 4: RetryInfo delay = %v (present %v), want just under 20m", delay, ok)
+	}
+	if got := quotaSubject(err); got != "rule:default" {
+		t.Errorf("call 4: QuotaFailure subject = %q, want rule:default", got)
+	}
+	if len(header.Get("ratelimit-remaining")) != 0 {
+		t.Errorf("call 4: header carries %v, want the values in the trailer", header)
+	}
+	for key, want := range map[string]string{
+		"ratelimit-remaining": "0",
+		"ratelimit-limit":     "3",
+		"ratelimit-reset":     "3600",
+		"retry-after":         "1200",
+		"ratelimit-policy":    `"default";q=3;w=3600`,
+		"ratelimit":           `"default";r=0;t=3600`,
+	} {
+		if got := get(trailer, key); got != want {
+			t.Errorf("call 4: trailer %s = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestStreamOpenCostsOne(t *testing.T) {
+	s := newServer(t, grpclimit.Interceptor{Limiter: perHour(newStore(t), 2)})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range 3 {
+		w, err := s.health.Watch(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = w.Recv() // the health server sends the current status at once
+		switch {
+		case i < 2 && err != nil:
+			t.Fatalf("stream %d: %v, want a status", i+1, err)
+		case i == 2 && status.Code(err) != codes.ResourceExhausted:
+			t.Fatalf("stream %d: %v, want ResourceExhausted", i+1, err)
+		}
+		if i == 2 {
+			if _, ok := retryDelay(t, err); !ok {
+				t.Errorf("stream 3: no RetryInfo in %v", err)
+			}
+			if got := get(w.Trailer(), "ratelimit-remaining"); got != "0" {
+				t.Errorf("stream 3: trailer ratelimit-remaining = %q, want 0", got)
+			}
+		}
+	}
+}
+
+func TestStreamPerMessage(t *testing.T) {
+	store := newStore(t)
+	s := newServer(t, grpclimit.Interceptor{Rules: []grpclimit.Rule{{
+		Name:       "messages",
+		Limiter:    perHour(store, 5),
+		Methods:    []string{inputMethod},
+		PerMessage: true,
+	}}})
+	send := func(n int) error {
+		stream, err := s.test.StreamingInputCall(context.Background())
+		if err != nil {
+			return err
+		}
+		for range n {
+			if err := stream.Send(&testpb.StreamingInputCallRequest{Payload: &testpb.Payload{Body: []byte("x")}}); err != nil {
+				break // the server ended the stream; CloseAndRecv reports why
+			}
+		}
+		_, err = stream.CloseAndRecv()
+		return err
+	}
+	// Opening streams costs nothing under a PerMessage rule.
+	if err := send(0); err != nil {
+		t.Fatalf("empty stream: %v", err)
+	}
+	if err := send(3); err != nil {
+		t.Fatalf("3 messages: %v", err)
+	}
+	err := send(4)
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("4 more messages: %v, want ResourceExhausted", err)
+	}
+	if _, ok := retryDelay(t, err); !ok {
+		t.Errorf("no RetryInfo in %v", err)
+	}
+	if got := s.svc.received.Load(); got != 5 {
+		t.Errorf("the handler received %d messages, want exactly 5", got)
+	}
+}
+
+func TestMetadataKeys(t *testing.T) {
+	store := newStore(t)
+	rule := func(name string, missing grpclimit.MissingKeyPolicy) grpclimit.Rule {
+		return grpclimit.Rule{
+			Name:       name,
+			Limiter:    perHour(store, 2),
+			Key:        grpclimit.Metadata("X-Api-Key"),
+			KeyClass:   "api_key",
+			MissingKey: missing,
+		}
+	}
+	t.Run("reject", func(t *testing.T) {
+		s := newServer(t, grpclimit.Interceptor{Rules: []grpclimit.Rule{rule("reject", grpclimit.RejectMissingKey)}})
+		for i := range 2 {
+			if _, _, err := s.check(withKey("a")); err != nil {
+				t.Fatalf("key a, call %d: %v", i+1, err)
+			}
+		}
+		if _, _, err := s.check(withKey("a")); status.Code(err) != codes.ResourceExhausted {
+			t.Fatalf("key a, call 3: %v, want ResourceExhausted", err)
+		}
+		if _, _, err := s.check(withKey("b")); err != nil {
+			t.Fatalf("key b: %v, want OK: keys are independent", err)
+		}
+		if _, _, err := s.check(context.Background()); status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("no key: %v, want InvalidArgument", err)
+		}
+		if _, _, err := s.check(withKey("")); status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("empty key: %v, want InvalidArgument", err)
+		}
+		if _, _, err := s.check(withKey(strings.Repeat("k", ratelimit.MaxKeyLen+1))); status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("oversized key: %v, want InvalidArgument", err)
+		}
+	})
+	t.Run("skip", func(t *testing.T) {
+		s := newServer(t, grpclimit.Interceptor{Rules: []grpclimit.Rule{rule("skip", grpclimit.SkipMissingKey)}})
+		for i := range 5 {
+			if _, _, err := s.check(context.Background()); err != nil {
+				t.Fatalf("no key, call %d: %v, want OK", i+1, err)
+			}
+		}
+	})
+	t.Run("pool", func(t *testing.T) {
+		s := newServer(t, grpclimit.Interceptor{Rules: []grpclimit.Rule{rule("pool", grpclimit.PoolMissingKey)}})
+		for i := range 2 {
+			if _, _, err := s.check(context.Background()); err != nil {
+				t.Fatalf("no key, call %d: %v", i+1, err)
+			}
+		}
+		if _, _, err := s.check(context.Background()); status.Code(err) != codes.ResourceExhausted {
+			t.Fatalf("no key, call 3: %v, want ResourceExhausted: keyless calls share one bucket", err)
+		}
+		if _, _, err := s.check(withKey("<missing>")); err != nil {
+			t.Fatalf("key %q: %v, want OK: the pool is not a key a client can name", "<missing>", err)
+		}
+	})
+}
+
+func TestPerMethodRules(t *testing.T) {
+	store := newStore(t)
+	s := newServer(t, grpclimit.Interceptor{
+		Limiter: perHour(store, 3), // for the methods no rule names
+		Rules: []grpclimit.Rule{
+			{Name: "check", Limiter: perHour(store, 1), Methods: []string{checkMethod}},
+			{Name: "health", Limiter: perHour(store, 2), Methods: []string{healthSvc}},
+		},
+	})
+	ctx := context.Background()
+	if _, _, err := s.check(ctx); err != nil {
+		t.Fatalf("Check 1: %v", err)
+	}
+	_, _, err := s.check(ctx)
+	if status.Code(err) != codes.ResourceExhausted || quotaSubject(err) != "rule:check" {
+		t.Fatalf("Check 2: %v, want ResourceExhausted by rule check", err)
+	}
+	// Watch matches the service rule only, which Check 1 charged once.
+	w, err := s.health.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err == nil {
+		_, err = w.Recv()
+	}
+	if err != nil {
+		t.Fatalf("Watch 1: %v", err)
+	}
+	w, err = s.health.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err == nil {
+		_, err = w.Recv()
+	}
+	if status.Code(err) != codes.ResourceExhausted || quotaSubject(err) != "rule:health" {
+		t.Fatalf("Watch 2: %v, want ResourceExhausted by rule health", err)
+	}
+	// The test service matches no rule: the default limiter applies.
+	for i := range 3 {
+		if _, err := s.test.EmptyCall(ctx, &testpb.Empty{}); err != nil {
+			t.Fatalf("EmptyCall %d: %v", i+1, err)
+		}
+	}
+	if _, err := s.test.EmptyCall(ctx, &testpb.Empty{}); status.Code(err) != codes.ResourceExhausted || quotaSubject(err) != "rule:default" {
+		t.Fatalf("EmptyCall 4: %v, want ResourceExhausted by the default rule", err)
+	}
+}
+
+func TestExclude(t *testing.T) {
+	s := newServer(t, grpclimit.Interceptor{Limiter: perHour(newStore(t), 1), Exclude: []string{healthSvc}})
+	for i := range 5 {
+		header, _, err := s.check(context.Background())
+		if err != nil {
+			t.Fatalf("call %d: %v, want OK", i+1, err)
+		}
+		if len(header.Get("ratelimit-remaining")) != 0 {
+			t.Fatalf("call %d: excluded method got rate-limit metadata %v", i+1, header)
+		}
+	}
+}
+
+// recorder is an Observer that keeps the events it hears.
+type recorder struct {
+	mu     sync.Mutex
+	events []ratelimit.Event
+}
+
+func (r *recorder) Observe(e ratelimit.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recorder) count(rule string, o ratelimit.Outcome) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, e := range r.events {
+		if e.Rule == rule && e.Outcome == o {
+			n++
+		}
+	}
+	return n
+}
+
+func TestSeveralRulesNoPollution(t *testing.T) {
+	store := newStore(t)
+	rec := &recorder{}
+	s := newServer(t, grpclimit.Interceptor{
+		Observer: rec,
+		Rules: []grpclimit.Rule{
+			{Name: "per-ip", Limiter: perHour(store, 5)},
+			{Name: "per-key", Limiter: perHour(store, 2), Key: grpclimit.Metadata("x-api-key"), KeyClass: "api_key"},
+		},
+	})
+	for i := range 2 {
+		if _, _, err := s.check(withKey("a")); err != nil {
+			t.Fatalf("key a, call %d: %v", i+1, err)
+		}
+	}
+	for i := range 10 {
+		_, _, err := s.check(withKey("a"))
+		if status.Code(err) != codes.ResourceExhausted || quotaSubject(err) != "rule:per-key" {
+			t.Fatalf("key a, call %d: %v, want ResourceExhausted by per-key", i+3, err)
+		}
+	}
+	// The ten denials took nothing from per-ip: 3 of its 5 units are left.
+	for i := range 3 {
+		header, _, err := s.check(withKey("b" + strconv.Itoa(i)))
+		if err != nil {
+			t.Fatalf("key b%d: %v, want OK: denied calls must not consume per-ip", i, err)
+		}
+		// The metadata describes the rule with the fewest units left: per-key (1 left)
+		// on the first call, per-ip (0 left) on the last.
+		want := map[int]string{0: `"per-key";r=1;`, 2: `"per-ip";r=0;`}[i]
+		if got := get(header, "ratelimit"); !strings.HasPrefix(got, want) {
+			t.Errorf("key b%d: ratelimit = %q, want prefix %q", i, got, want)
+		}
+	}
+	_, trailer, err := s.check(withKey("c"))
+	if status.Code(err) != codes.ResourceExhausted || quotaSubject(err) != "rule:per-ip" {
+		t.Fatalf("key c: %v, want ResourceExhausted by per-ip", err)
+	}
+	if got := get(trailer, "ratelimit-policy"); got != `"per-ip";q=5;w=3600` {
+		t.Errorf("key c: ratelimit-policy = %q", got)
+	}
+	if got, want := rec.count("per-ip", ratelimit.Allowed), 5; got != want {
+		t.Errorf("per-ip allowed events = %d, want %d", got, want)
+	}
+	if got, want := rec.count("per-ip", ratelimit.Denied), 1; got != want {
+		t.Errorf("per-ip denied events = %d, want %d", got, want)
+	}
+	if got, want := rec.count("per-key", ratelimit.Denied), 10; got != want {
+		t.Errorf("per-key denied events = %d, want %d", got, want)
+	}
+}
+
+func TestFailPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		policy grpclimit.FailPolicy
+		want   codes.Code
+	}{
+		{grpclimit.FailOpen, codes.OK},
+		{grpclimit.FailClosed, codes.Unavailable},
+	} {
+		t.Run(strconv.Itoa(int(tc.policy)), func(t *testing.T) {
+			store := memorystore.New(nil)
+			_ = store.Close()
+			rec := &recorder{}
+			var mu sync.Mutex
+			var hooked []error
+			s := newServer(t, grpclimit.Interceptor{
+				Limiter:    perHour(store, 1),
+				FailPolicy: tc.policy,
+				Observer:   rec,
+				OnError: func(_ context.Context, method string, err error) {
+					mu.Lock()
+					defer mu.Unlock()
+					if method != checkMethod {
+						t.Errorf("OnError method = %q, want %q", method, checkMethod)
+					}
+					hooked = append(hooked, err)
+				},
+			})
+			for i := range 3 {
+				if _, _, err := s.check(context.Background()); status.Code(err) != tc.want {
+					t.Fatalf("call %d: %v, want %v", i+1, err, tc.want)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(hooked) != 3 || !errors.Is(hooked[0], ratelimit.ErrClosed) {
+				t.Errorf("OnError heard %v, want 3 errors matching ErrClosed", hooked)
+			}
+			if got := rec.count("default", ratelimit.Failed); got != 3 {
+				t.Errorf("Failed events = %d, want 3", got)
+			}
+			rec.mu.Lock()
+			if len(rec.events) > 0 && !errors.Is(rec.events[0].Err, ratelimit.ErrClosed) {
+				t.Errorf("event error = %v, want ErrClosed", rec.events[0].Err)
+			}
+			rec.mu.Unlock()
+		})
+	}
+}
+
+func TestConcurrencyExact(t *testing.T) {
+	const capacity, goroutines, calls = 20, 64, 4
+	store := newStore(t)
+	s := newServer(t, grpclimit.Interceptor{Rules: []grpclimit.Rule{
+		{Name: "per-ip", Limiter: perHour(store, capacity)},
+		{Name: "global", Limiter: perHour(store, 1000), Key: grpclimit.FullMethod, KeyClass: "method"},
+	}})
+	var ok, limited atomic.Int64
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range calls {
+				_, _, err := s.check(context.Background())
+				switch status.Code(err) {
+				case codes.OK:
+					ok.Add(1)
+				case codes.ResourceExhausted:
+					limited.Add(1)
+				default:
+					t.Errorf("call: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != capacity || limited.Load() != goroutines*calls-capacity {
+		t.Errorf("%d passed and %d were limited, want exactly %d and %d", ok.Load(), limited.Load(), capacity, goroutines*calls-capacity)
+	}
+	// The global rule was charged by the passing calls only.
+	header, _, err := s.check(context.Background())
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("one more call: %v, want ResourceExhausted", err)
+	}
+	_ = header
+	lim := perHour(store, 1000)
+	r, err := lim.AllowN(context.Background(), "global\x00"+checkMethod, 0)
+	if err != nil || r.Remaining != 1000-capacity {
+		t.Errorf("global remaining = %d (%v), want %d", r.Remaining, err, 1000-capacity)
+	}
+}
+
+func TestCostAboveCapacity(t *testing.T) {
+	s := newServer(t, grpclimit.Interceptor{Rules: []grpclimit.Rule{{
+		Name:    "heavy",
+		Limiter: perHour(newStore(t), 5),
+		Cost:    func(context.Context, string, any) int { return 6 },
+	}}})
+	_, _, err := s.check(context.Background())
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("%v, want ResourceExhausted", err)
+	}
+	if d, ok := retryDelay(t, err); ok {
+		t.Errorf("RetryInfo %v present, want none: the call can never pass", d)
+	}
+	if got := quotaSubject(err); got != "rule:heavy" {
+		t.Errorf("QuotaFailure subject = %q, want rule:heavy", got)
+	}
+}
+
+func TestCostFromRequest(t *testing.T) {
+	s := newServer(t, grpclimit.Interceptor{Rules: []grpclimit.Rule{{
+		Name:    "by-service",
+		Limiter: perHour(newStore(t), 10),
+		// Checking the health service's own status is free; others cost 4.
+		Cost: func(_ context.Context, _ string, req any) int {
+			if r, ok := req.(*healthpb.HealthCheckRequest); ok && r.GetService() == "" {
+				return 0
+			}
+			return 4
+		},
+	}}})
+	call := func(service string) error {
+		_, err := s.health.Check(context.Background(), &healthpb.HealthCheckRequest{Service: service})
+		return err
+	}
+	for range 5 {
+		if err := call(""); err != nil {
+			t.Fatalf("free call: %v", err)
+		}
+	}
+	for i := range 2 {
+		// The health server answers NotFound for an unknown service, after the limiter.
+		if err := call("x"); status.Code(err) != codes.NotFound {
+			t.Fatalf("call %d costing 4: %v, want NotFound from the handler", i+1, err)
+		}
+	}
+	if err := call("x"); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("third call costing 4 with 2 units left: %v, want ResourceExhausted", err)
+	}
+}
+
+func TestHeadersNone(t *testing.T) {
+	s := newServer(t, grpclimit.Interceptor{Limiter: perHour(newStore(t), 1), Headers: grpclimit.HeadersNone})
+	header, _, err := s.check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range header {
+		if strings.HasPrefix(k, "ratelimit") {
+			t.Errorf("header %s sent with HeadersNone", k)
+		}
+	}
+	_, trailer, err := s.check(context.Background())
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("%v, want ResourceExhausted", err)
+	}
+	if get(trailer, "retry-after") == "" || get(trailer, "ratelimit-remaining") != "" {
+		t.Errorf("trailer %v, want retry-after alone", trailer)
+	}
+}
+
+func TestInvalidConfiguration(t *testing.T) {
+	store := newStore(t)
+	lim := perHour(store, 1)
+	for name, in := range map[string]grpclimit.Interceptor{
+		"no limiter":        {Rules: []grpclimit.Rule{{Name: "a"}}},
+		"duplicate names":   {Rules: []grpclimit.Rule{{Name: "a", Limiter: lim}, {Name: "a", Limiter: lim}}},
+		"default taken":     {Limiter: lim, Rules: []grpclimit.Rule{{Name: "default", Limiter: lim}}},
+		"bad pattern":       {Rules: []grpclimit.Rule{{Limiter: lim, Methods: []string{"pkg.Service/Method"}}}},
+		"nested pattern":    {Rules: []grpclimit.Rule{{Limiter: lim, Methods: []string{"/a/b/c"}}}},
+		"bad exclude":       {Limiter: lim, Exclude: []string{"/"}},
+		"non-ASCII name":    {Rules: []grpclimit.Rule{{Name: "débit", Limiter: lim}}},
+		"no store":          {Limiter: ratelimit.New(nil, ratelimit.GCRA, ratelimit.PerSecond(1))},
+		"unknown policy":    {Limiter: lim, FailPolicy: 7},
+		"unknown missing":   {Rules: []grpclimit.Rule{{Limiter: lim, MissingKey: 9}}},
+		"unknown headers":   {Limiter: lim, Headers: 9},
+		"name of 65 bytes":  {Rules: []grpclimit.Rule{{Name: strings.Repeat("n", 65), Limiter: lim}}},
+		"default collision": {Limiter: lim, Rules: []grpclimit.Rule{{Name: "default", Limiter: lim, Methods: []string{checkMethod}}}},
+	} {
+		if err := in.Check(); err == nil {
+			t.Errorf("%s: Check() = nil, want an error", name)
+		}
+	}
+
+	// An invalid configuration fails every call with Internal and reports why.
+	var reported atomic.Int64
+	in := grpclimit.Interceptor{
+		Rules:   []grpclimit.Rule{{Name: "a"}},
+		OnError: func(context.Context, string, error) { reported.Add(1) },
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.UnaryInterceptor(in.UnaryServerInterceptor()), grpc.StreamInterceptor(in.StreamServerInterceptor()))
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	go func() { _ = srv.Serve(lis) }()
+	defer srv.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}); status.Code(err) != codes.Internal {
+		t.Fatalf("call under an invalid configuration: %v, want Internal", err)
+	}
+	if reported.Load() != 1 {
+		t.Errorf("OnError called %d times, want 1", reported.Load())
+	}
+}
+
+func TestInvalidLimitFailsAlone(t *testing.T) {
+	store := newStore(t)
+	rec := &recorder{}
+	s := newServer(t, grpclimit.Interceptor{
+		Observer: rec,
+		Rules: []grpclimit.Rule{
+			{Name: "broken", Limiter: ratelimit.New(store, ratelimit.GCRA, ratelimit.Limit{Rate: 0, Period: time.Second})},
+			{Name: "fine", Limiter: perHour(store, 1)},
+		},
+	})
+	if _, _, err := s.check(context.Background()); err != nil {
+		t.Fatalf("call 1: %v, want OK under FailOpen", err)
+	}
+	if _, _, err := s.check(context.Background()); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("call 2: %v, want ResourceExhausted: the valid rule still applies", err)
+	}
+	if got := rec.count("broken", ratelimit.Failed); got != 2 {
+		t.Errorf("broken: %d Failed events, want 2", got)
+	}
+}
+
+func TestCanceledContext(t *testing.T) {
+	// A store that blocks until the call's context ends: the interceptor reports the
+	// context's status, not the fail policy's.
+	s := newServer(t, grpclimit.Interceptor{
+		Limiter:    ratelimit.New(blockingStore{}, ratelimit.GCRA, ratelimit.PerSecond(1)),
+		FailPolicy: grpclimit.FailClosed,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, _, err := s.check(ctx); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("%v, want DeadlineExceeded", err)
+	}
+}
+
+// blockingStore is a Store whose decisions wait for the context to end.
+type blockingStore struct{}
+
+func (blockingStore) Take(ctx context.Context, _ string, _ ratelimit.Algorithm, _ ratelimit.Limit, _ int) (ratelimit.Result, error) {
+	<-ctx.Done()
+	return ratelimit.Result{}, ctx.Err()
+}
+
+func (blockingStore) Reset(context.Context, string, ratelimit.Algorithm) error { return nil }
