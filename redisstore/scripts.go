@@ -14,7 +14,8 @@ import (
 //go:embed lua/*.lua
 var luaFiles embed.FS
 
-// script is one algorithm's Lua source: the shared prelude followed by the algorithm's body.
+// script is one algorithm's Lua source: the shared prelude, the bucket helpers for the
+// bucket algorithms, and the algorithm's body. Only these embedded files make up a script.
 type script struct {
 	src  string
 	hash string // SHA-1 of src, as EVALSHA wants it
@@ -24,10 +25,14 @@ type script struct {
 var scripts = loadScripts()
 
 func loadScripts() [ratelimit.GCRA + 1]*script {
-	prelude := mustRead("lua/prelude.lua")
+	prelude, bucket := mustRead("lua/prelude.lua"), mustRead("lua/bucket.lua")
 	var s [ratelimit.GCRA + 1]*script
 	for alg := ratelimit.FixedWindow; alg <= ratelimit.GCRA; alg++ {
-		src := prelude + "\n" + mustRead("lua/"+alg.String()+".lua")
+		src := prelude + "\n"
+		if alg == ratelimit.TokenBucket || alg == ratelimit.LeakyBucket || alg == ratelimit.GCRA {
+			src += bucket + "\n"
+		}
+		src += mustRead("lua/" + alg.String() + ".lua")
 		sum := sha1.Sum([]byte(src))
 		s[alg] = &script{src: src, hash: hex.EncodeToString(sum[:])}
 	}

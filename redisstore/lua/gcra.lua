@@ -25,10 +25,9 @@ if s then
     end
   end
 end
-local reply
-uw, uf, reply = decide(uw, uf)
+local reply, q, r
+uw, uf, reply, q, r = decide(uw, uf)
 if reply[1] == 1 and n > 0 then
-  local q, r = amt_divrate(uw, uf)
   redis.call('SET', key, fmt(now + q) .. ':' .. fmt(r), 'PX', ttl_ms(reply[5], reply[6]))
 end
 return reply

@@ -1,6 +1,16 @@
 -- Sliding window counter. State: "start:curr:prev", the current window's start in
 -- microseconds, the units taken in it and in the window before. Allow n if
 -- prev * (pu - elapsed) + (curr + n) * pu <= rate * pu.
+-- prod_less reports whether a * b < c * d, exactly.
+local function prod_less(a, b, c, d)
+  local p1, e1 = two_prod(a, b)
+  local p2, e2 = two_prod(c, d)
+  if p1 ~= p2 then
+    return p1 < p2
+  end
+  return e1 < e2
+end
+
 local at, curr, prev = 0, 0, 0
 local s = redis.call('GET', key)
 if s then

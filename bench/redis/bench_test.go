@@ -1,0 +1,230 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/internal/redistest"
+	"github.com/go-ratelimit/ratelimit/redisstore"
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+)
+
+var algorithms = []ratelimit.Algorithm{
+	ratelimit.FixedWindow, ratelimit.SlidingWindowLog, ratelimit.SlidingWindowCounter,
+	ratelimit.TokenBucket, ratelimit.LeakyBucket, ratelimit.GCRA,
+}
+
+func usedMemory(ctx context.Context, c *redis.Client) (int64, error) {
+	s, err := c.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(s, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no used_memory in INFO memory")
+}
+
+// TestMemoryPerKey measures Redis memory per key: the used_memory delta over 100,000 keys
+// ("user:0" to "user:99999", one unit taken each, limit 100 per day so that no key expires
+// during the measurement), per algorithm, on a server of its own. For scale it also
+// measures redis_rate and the floor of any layout with one key per user key: an integer
+// value (no allocation of its own) under a key name as long as ours, with a TTL.
+func TestMemoryPerKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	const keys = 100_000
+	srv := redistest.Start(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 64})
+	defer c.Close()
+	ctx := context.Background()
+	s := redisstore.New(c, &redisstore.Options{Policy: redisstore.FailError, Timeout: 10 * time.Second})
+	defer s.Close()
+	limit := ratelimit.Limit{Rate: 100, Period: 24 * time.Hour}
+	fill := func(name string, take func(key string) error) {
+		if err := c.FlushAll(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		before, err := usedMemory(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Go(func() {
+				for i := next.Add(1) - 1; i < keys; i = next.Add(1) - 1 {
+					if err := take("user:" + strconv.FormatInt(i, 10)); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		after, err := usedMemory(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.DBSize(ctx).Result()
+		if err != nil || n != keys {
+			t.Fatalf("%s: %d keys, %v; want %d", name, n, err, keys)
+		}
+		if name != "" {
+			t.Logf("%-36s %6.1f bytes per key", name, float64(after-before)/keys)
+		}
+	}
+	// Load the scripts.
+	for _, alg := range algorithms {
+		if _, err := s.Take(ctx, "warm-up", alg, limit, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A first fill grows the server's allocations for good; it is not reported.
+	fill("", func(key string) error { return c.Set(ctx, key, 1, time.Hour).Err() })
+	for _, alg := range algorithms {
+		fill("redisstore "+alg.String(), func(key string) error {
+			_, err := s.Take(ctx, key, alg, limit, 1)
+			return err
+		})
+	}
+	rr := redis_rate.NewLimiter(c)
+	fill("redis_rate (GCRA)", func(key string) error {
+		_, err := rr.Allow(ctx, key, redis_rate.Limit{Rate: 100, Period: 24 * time.Hour, Burst: 100})
+		return err
+	})
+	fill("floor: SET ratelimit:{key}:tb 12345 PX", func(key string) error {
+		return c.Set(ctx, "ratelimit:{"+key+"}:tb", 12345, time.Hour).Err()
+	})
+}
+
+// target is one limiter under benchmark.
+type target struct {
+	name string
+	take func(ctx context.Context, key string) error
+}
+
+func targets(c *redis.Client) ([]target, func()) {
+	s := redisstore.New(c, &redisstore.Options{Policy: redisstore.FailError, Timeout: 10 * time.Second})
+	limit := ratelimit.Limit{Rate: 1_000_000_000, Period: time.Second}
+	var ts []target
+	for _, alg := range []ratelimit.Algorithm{ratelimit.GCRA, ratelimit.TokenBucket, ratelimit.SlidingWindowCounter, ratelimit.FixedWindow} {
+		ts = append(ts, target{"redisstore-" + alg.String(), func(ctx context.Context, key string) error {
+			_, err := s.Take(ctx, key, alg, limit, 1)
+			return err
+		}})
+	}
+	rr := redis_rate.NewLimiter(c)
+	ts = append(ts, target{"redis_rate", func(ctx context.Context, key string) error {
+		_, err := rr.Allow(ctx, key, redis_rate.PerSecond(1_000_000_000))
+		return err
+	}})
+	return ts, func() { s.Close() }
+}
+
+// BenchmarkTake measures decisions per second and latency percentiles at 1, 10, 50 and
+// 200 concurrent goroutines, on one hot key and across 10,000 keys, for the Redis store
+// (go-redis) and redis_rate on the same server and client settings.
+func BenchmarkTake(b *testing.B) {
+	addr := redistest.Addr(b)
+	for _, conc := range []int{1, 10, 50, 200} {
+		c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: conc, MinIdleConns: conc})
+		ts, done := targets(c)
+		for _, tg := range ts {
+			for _, keys := range []int{1, 10_000} {
+				names := make([]string, keys)
+				for i := range names {
+					names[i] = "bench:" + strconv.Itoa(i)
+				}
+				b.Run(fmt.Sprintf("%s/g=%d/keys=%d", tg.name, conc, keys), func(b *testing.B) {
+					runParallel(b, conc, names, tg.take)
+				})
+			}
+		}
+		done()
+		c.Close()
+	}
+}
+
+// runParallel runs take from conc goroutines for b.N calls in all, and reports ops/s and
+// the 50th, 99th and 99.9th latency percentiles.
+func runParallel(b *testing.B, conc int, keys []string, take func(ctx context.Context, key string) error) {
+	ctx := context.Background()
+	lat := make([][]time.Duration, conc)
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for g := range conc {
+		wg.Go(func() {
+			mine := make([]time.Duration, 0, b.N/conc+1)
+			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+				t0 := time.Now()
+				if err := take(ctx, keys[int(i)%len(keys)]); err != nil {
+					b.Error(err)
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			lat[g] = mine
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	pct := func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[min(len(all)-1, int(float64(len(all))*p))].Microseconds())
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
+	b.ReportMetric(pct(0.50), "p50-µs")
+	b.ReportMetric(pct(0.99), "p99-µs")
+	b.ReportMetric(pct(0.999), "p99.9-µs")
+	_ = runtime.GOMAXPROCS
+}
+
+// BenchmarkBreakerOpen measures a decision while Redis is down and the circuit breaker is
+// open, per policy.
+func BenchmarkBreakerOpen(b *testing.B) {
+	srv := redistest.Start(b)
+	addr := srv.Addr()
+	srv.Kill()
+	for _, p := range []redisstore.Policy{redisstore.FailLocal, redisstore.FailOpen, redisstore.FailClosed} {
+		b.Run(p.String(), func(b *testing.B) {
+			c := redis.NewClient(&redis.Options{Addr: addr, DialerRetries: 1})
+			defer c.Close()
+			s := redisstore.New(c, &redisstore.Options{Policy: p, BreakerThreshold: 1, BreakerCooldown: time.Hour})
+			defer s.Close()
+			ctx := context.Background()
+			l := ratelimit.PerSecond(1_000_000)
+			_, _ = s.Take(ctx, "k", ratelimit.GCRA, l, 1) // opens the breaker
+			if !s.Stats().BreakerOpen {
+				b.Fatal("breaker not open")
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Take(ctx, "k", ratelimit.GCRA, l, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
