@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,7 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
-// defaultRuleName names the rule of [Interceptor.Limiter].
+// defaultRuleName names the implicit rule of an Interceptor without Rules.
 const defaultRuleName = "default"
 
 // maxRuleName is the longest rule name, in bytes.
@@ -27,7 +26,7 @@ const maxRuleName = 64
 type phase uint8
 
 const (
-	phaseCall    phase = iota // a unary call: every matching rule
+	phaseCall    phase = iota // a unary call: every rule that applies
 	phaseOpen                 // a stream opens: the rules without PerMessage
 	phaseMessage              // a message is received: the PerMessage rules
 )
@@ -35,66 +34,48 @@ const (
 // compiled is an Interceptor's configuration, checked and prepared for the hot path.
 type compiled struct {
 	rules         []crule
-	def           *crule // the default rule; nil when there is no Limiter
-	exclude       []pattern
+	always        []int                 // rules without Methods, in rule order
+	patterns      map[string]patternSet // by method pattern
 	fail          FailPolicy
-	headers       HeaderMode
+	headers       HeaderStyle
 	obs           ratelimit.Observer
 	onError       func(ctx context.Context, fullMethod string, err error)
 	hasPerMessage bool
 	pool          sync.Pool // of *scratch
 }
 
-// crule is a Rule, prepared.
+// patternSet is what one method pattern stands for: an exclusion, or rules.
+type patternSet struct {
+	exclude bool
+	rules   []int // in rule order
+}
+
+// crule is a Rule, checked, with its defaults filled in.
 type crule struct {
-	name       string
-	prefix     string // name + "\x00": the namespace of the rule's keys
-	poolKey    string // the key of calls without one, under PoolMissingKey
-	quoted     string // name as a structured-field string, quotes included
+	index      int    // in Rules: headers list rules in this order
+	name       string // validated: printable ASCII without '"' or '\'
+	prefix     string // namespace of the rule's keys
+	fbPrefix   string // namespace of its fallback peer-address keys
 	lim        *ratelimit.Limiter
 	store      ratelimit.Store
-	batch      bool // store is a BatchStore
-	group      int  // rules of one group are decided together, in one TakeAll
-	methods    []pattern
-	key        KeyFunc // nil: the peer's IP address, built without an intermediate string
+	group      int // rules of one group are decided together, in one TakeAll
+	key        KeyFunc
 	class      string
 	cost       CostFunc
 	missing    MissingKeyPolicy
 	perMessage bool
 }
 
-// pattern is a method pattern: a full method name, or a service prefix ending in "/".
-type pattern struct {
-	s      string
-	prefix bool
-}
-
-func (p pattern) match(method string) bool {
-	if p.prefix {
-		return strings.HasPrefix(method, p.s)
+// checkPattern validates a method pattern: "/pkg.Service/Method", "/pkg.Service/" or "/".
+func checkPattern(s string) error {
+	if s == "/" {
+		return nil
 	}
-	return method == p.s
-}
-
-func parsePattern(s string) (pattern, error) {
-	// "/pkg.Service/" or "/pkg.Service/Method".
 	svc, rest, ok := strings.Cut(strings.TrimPrefix(s, "/"), "/")
 	if !strings.HasPrefix(s, "/") || !ok || svc == "" || strings.Contains(rest, "/") {
-		return pattern{}, fmt.Errorf("grpclimit: method pattern %q: want \"/pkg.Service/Method\" or \"/pkg.Service/\"", s)
+		return fmt.Errorf("%w: method pattern %q: want \"/pkg.Service/Method\", \"/pkg.Service/\" or \"/\"", ErrConfig, s)
 	}
-	return pattern{s: s, prefix: rest == ""}, nil
-}
-
-func (r *crule) matches(method string) bool {
-	if len(r.methods) == 0 {
-		return true
-	}
-	for _, p := range r.methods {
-		if p.match(method) {
-			return true
-		}
-	}
-	return false
+	return nil
 }
 
 // scratch holds the working lists of one check. Pooled for unary calls and stream
@@ -118,55 +99,58 @@ func (s *scratch) reset() {
 }
 
 func (in Interceptor) compile() (*compiled, error) {
-	c := &compiled{
-		fail:    in.FailPolicy,
-		headers: in.Headers,
-		obs:     in.Observer,
-		onError: in.OnError,
-	}
-	if in.FailPolicy > FailClosed {
-		return nil, fmt.Errorf("grpclimit: unknown FailPolicy %d", in.FailPolicy)
+	if in.OnStoreError > FailClosed {
+		return nil, fmt.Errorf("%w: unknown FailPolicy %d", ErrConfig, in.OnStoreError)
 	}
 	if in.Headers > HeadersNone {
-		return nil, fmt.Errorf("grpclimit: unknown HeaderMode %d", in.Headers)
+		return nil, fmt.Errorf("%w: unknown HeaderStyle %d", ErrConfig, in.Headers)
 	}
-	g := grouper{}
-	names := make(map[string]bool, len(in.Rules)+1)
-	c.rules = make([]crule, 0, len(in.Rules))
-	for i, r := range in.Rules {
-		if r.Name == "" {
-			r.Name = "rule" + strconv.Itoa(i)
+	c := &compiled{
+		fail:     in.OnStoreError,
+		headers:  in.Headers,
+		obs:      in.Observer,
+		onError:  in.OnError,
+		patterns: make(map[string]patternSet),
+	}
+	for _, p := range in.Exclude {
+		if err := checkPattern(p); err != nil {
+			return nil, fmt.Errorf("%w (in Exclude)", err)
 		}
-		if r.KeyClass == "" && r.Key == nil {
-			r.KeyClass = "ip"
-		}
-		cr, err := prepare(r, &g)
+		c.patterns[p] = patternSet{exclude: true}
+	}
+	rules := in.Rules
+	if len(rules) == 0 {
+		rules = []Rule{{Name: defaultRuleName}}
+	}
+	var g grouper
+	names := make(map[string]bool, len(rules))
+	for i, r := range rules {
+		cr, err := prepare(i, r, in.Limiter, &g)
 		if err != nil {
-			return nil, fmt.Errorf("grpclimit: rule %d: %w", i, err)
+			return nil, err
 		}
 		if names[cr.name] {
-			return nil, fmt.Errorf("grpclimit: rule %d: name %q used twice", i, cr.name)
+			return nil, fmt.Errorf("%w: two rules are named %q", ErrConfig, cr.name)
 		}
 		names[cr.name] = true
 		c.hasPerMessage = c.hasPerMessage || cr.perMessage
 		c.rules = append(c.rules, cr)
-	}
-	if in.Limiter != nil {
-		if names[defaultRuleName] {
-			return nil, fmt.Errorf("grpclimit: rule name %q is taken by the Limiter", defaultRuleName)
+		if len(r.Methods) == 0 {
+			c.always = append(c.always, i)
 		}
-		cr, err := prepare(Rule{Name: defaultRuleName, Limiter: in.Limiter, KeyClass: "ip"}, &g)
-		if err != nil {
-			return nil, fmt.Errorf("grpclimit: Limiter: %w", err)
+		for _, p := range r.Methods {
+			if err := checkPattern(p); err != nil {
+				return nil, fmt.Errorf("%w (in rule %q)", err, cr.name)
+			}
+			set := c.patterns[p]
+			if set.exclude {
+				return nil, fmt.Errorf("%w: method pattern %q is both excluded and limited", ErrConfig, p)
+			}
+			if n := len(set.rules); n == 0 || set.rules[n-1] != i {
+				set.rules = append(set.rules, i)
+			}
+			c.patterns[p] = set
 		}
-		c.def = &cr
-	}
-	for _, s := range in.Exclude {
-		p, err := parsePattern(s)
-		if err != nil {
-			return nil, fmt.Errorf("grpclimit: Exclude: %w", err)
-		}
-		c.exclude = append(c.exclude, p)
 	}
 	c.pool.New = func() any { return new(scratch) }
 	return c, nil
@@ -179,94 +163,94 @@ type grouper struct {
 	next   int
 }
 
-func (g *grouper) group(s ratelimit.Store) (group int, batch bool) {
-	_, batch = s.(ratelimit.BatchStore)
+func (g *grouper) group(s ratelimit.Store) int {
 	// Only pointers are compared: comparing other dynamic types may panic.
-	if batch && reflect.TypeOf(s).Kind() == reflect.Pointer {
+	if _, batch := s.(ratelimit.BatchStore); batch && reflect.TypeOf(s).Kind() == reflect.Pointer {
 		for i, t := range g.stores {
 			if t == s {
-				return g.groups[i], true
+				return g.groups[i]
 			}
 		}
 		g.stores = append(g.stores, s)
 		g.groups = append(g.groups, g.next)
 	}
 	g.next++
-	return g.next - 1, batch
+	return g.next - 1
 }
 
-func prepare(r Rule, g *grouper) (crule, error) {
-	if err := checkName(r.Name); err != nil {
-		return crule{}, err
-	}
-	if r.Limiter == nil {
-		return crule{}, fmt.Errorf("rule %q has no Limiter", r.Name)
-	}
-	store := r.Limiter.Store()
-	if store == nil {
-		return crule{}, fmt.Errorf("rule %q: the Limiter has no Store", r.Name)
-	}
-	if r.MissingKey > PoolMissingKey {
-		return crule{}, fmt.Errorf("rule %q: unknown MissingKeyPolicy %d", r.Name, r.MissingKey)
-	}
+// prepare checks rule r, the i-th, and fills in its defaults.
+func prepare(i int, r Rule, fallback *ratelimit.Limiter, g *grouper) (crule, error) {
 	cr := crule{
+		index:      i,
 		name:       r.Name,
-		prefix:     r.Name + "\x00",
-		poolKey:    r.Name + "\x01",
-		quoted:     quote(r.Name),
 		lim:        r.Limiter,
-		store:      store,
 		key:        r.Key,
 		class:      r.KeyClass,
 		cost:       r.Cost,
 		missing:    r.MissingKey,
 		perMessage: r.PerMessage,
 	}
-	cr.group, cr.batch = g.group(store)
-	for _, s := range r.Methods {
-		p, err := parsePattern(s)
-		if err != nil {
-			return crule{}, fmt.Errorf("rule %q: %w", r.Name, err)
-		}
-		cr.methods = append(cr.methods, p)
+	if cr.lim == nil {
+		cr.lim = fallback
 	}
+	if cr.class == "" && cr.key == nil {
+		cr.class = "ip"
+	}
+	if cr.name == "" {
+		cr.name = cr.class
+		if len(r.Methods) > 0 {
+			cr.name = strings.Join(r.Methods, ",")
+		}
+	}
+	switch {
+	case cr.name == "":
+		return crule{}, fmt.Errorf("%w: rule %d has no name", ErrConfig, i)
+	case len(cr.name) > maxRuleName || !validName(cr.name):
+		return crule{}, fmt.Errorf("%w: rule name %q: want at most %d bytes of printable ASCII without '\"' or '\\'", ErrConfig, cr.name, maxRuleName)
+	case cr.lim == nil:
+		return crule{}, fmt.Errorf("%w: rule %q has no Limiter, and neither has the Interceptor", ErrConfig, cr.name)
+	case cr.lim.Store() == nil:
+		return crule{}, fmt.Errorf("%w: rule %q: the Limiter has no store", ErrConfig, cr.name)
+	case cr.missing > MissingKeySkip:
+		return crule{}, fmt.Errorf("%w: rule %q: unknown MissingKeyPolicy %d", ErrConfig, cr.name, cr.missing)
+	}
+	if err := checkLimit(cr.lim.Algorithm(), cr.lim.Limit()); err != nil {
+		return crule{}, fmt.Errorf("%w: rule %q: %w", ErrConfig, cr.name, err)
+	}
+	cr.store = cr.lim.Store()
+	cr.group = g.group(cr.store)
+	cr.prefix = cr.name + "\x00k\x00"
+	cr.fbPrefix = cr.name + "\x00i\x00"
 	return cr, nil
 }
 
-// checkName accepts 1 to 64 bytes of printable ASCII: names end up in metadata and labels.
-func checkName(name string) error {
-	if len(name) > maxRuleName {
-		return fmt.Errorf("rule name %q is longer than %d bytes", name, maxRuleName)
-	}
-	for i := 0; i < len(name); i++ {
-		if name[i] < 0x20 || name[i] > 0x7e {
-			return fmt.Errorf("rule name %q: only printable ASCII is allowed", name)
-		}
-	}
-	return nil
-}
-
-// quote returns s as an RFC 8941 string: quoted, with '"' and '\' escaped.
-func quote(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
+// validName reports whether s can be written as a structured-field string (RFC 9651)
+// without escapes.
+func validName(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] == '"' || s[i] == '\\' {
-			b.WriteByte('\\')
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
 		}
-		b.WriteByte(s[i])
 	}
-	b.WriteByte('"')
-	return b.String()
+	return true
 }
 
-func (c *compiled) excluded(method string) bool {
-	for _, p := range c.exclude {
-		if p.match(method) {
-			return true
+// match returns the set of rules with Methods that apply to method: those of the most
+// specific pattern that matches it (the method itself, then its service, then "/").
+func (c *compiled) match(method string) (patternSet, bool) {
+	if len(c.patterns) == 0 {
+		return patternSet{}, false
+	}
+	if set, ok := c.patterns[method]; ok {
+		return set, true
+	}
+	if i := strings.IndexByte(method[min(1, len(method)):], '/'); i >= 0 {
+		if set, ok := c.patterns[method[:i+2]]; ok {
+			return set, true
 		}
 	}
-	return false
+	set, ok := c.patterns["/"]
+	return set, ok
 }
 
 // check decides a unary call or a stream's opening.
@@ -285,19 +269,24 @@ func (c *compiled) check(ctx context.Context, method string, req any, ph phase) 
 	return c.take(ctx, method, req, s, true)
 }
 
-// collect appends to s the rules of phase ph that apply to method, with their keys. It
-// fails with codes.InvalidArgument when a rule that rejects keyless calls finds no key.
+// collect appends to s the rules of phase ph that apply to method, in rule order, with
+// their keys. It fails with codes.InvalidArgument when a rule finds no key and its
+// MissingKeyPolicy rejects the call.
 func (c *compiled) collect(ctx context.Context, method string, ph phase, s *scratch) error {
-	if c.excluded(method) {
+	set, _ := c.match(method)
+	if set.exclude {
 		return nil
 	}
-	matched := false
-	for i := range c.rules {
-		r := &c.rules[i]
-		if !r.matches(method) {
-			continue
+	// Merge two ascending lists of rule indices.
+	a, b := c.always, set.rules
+	for len(a) > 0 || len(b) > 0 {
+		var i int
+		if len(b) == 0 || len(a) > 0 && a[0] < b[0] {
+			i, a = a[0], a[1:]
+		} else {
+			i, b = b[0], b[1:]
 		}
-		matched = true
+		r := &c.rules[i]
 		if (ph == phaseOpen && r.perMessage) || (ph == phaseMessage && !r.perMessage) {
 			continue
 		}
@@ -305,33 +294,44 @@ func (c *compiled) collect(ctx context.Context, method string, ph phase, s *scra
 			return err
 		}
 	}
-	if !matched && c.def != nil && ph != phaseMessage {
-		return c.add(ctx, method, c.def, s)
-	}
 	return nil
 }
 
-// add appends r and its key for the call to s.
+// add appends r and its key for the call to s, unless r's MissingKeyPolicy skips it.
 func (c *compiled) add(ctx context.Context, method string, r *crule, s *scratch) error {
 	var key string
+	var missing error
 	if r.key == nil {
-		key = peerKey(ctx, r.prefix, defaultIPv4Bits, defaultIPv6Bits)
-	} else if k, ok := r.key(ctx, method); ok && k != "" {
-		key = r.prefix + k
-	}
-	if key == "" || len(key) > ratelimit.MaxKeyLen {
-		switch r.missing {
-		case SkipMissingKey:
-			return nil
-		case PoolMissingKey:
-			key = r.poolKey
-		default:
-			class := r.class
-			if class == "" {
-				class = "rate-limit"
-			}
-			return status.Errorf(codes.InvalidArgument, "grpclimit: rule %q: the call has no valid %s key", r.name, class)
+		if key = peerKey(ctx, r.prefix, defaultIPv4Bits, defaultIPv6Bits); key == "" {
+			missing = fmt.Errorf("%w: the peer has no IP address", ErrNoKey)
 		}
+	} else {
+		k, ok := r.key(ctx, method)
+		switch {
+		case !ok || k == "":
+			missing = ErrNoKey
+		case len(k) > maxKeyLen:
+			missing = fmt.Errorf("%w: key of %d bytes, more than %d", ErrNoKey, len(k), maxKeyLen)
+		default:
+			key = r.prefix + k
+		}
+		if missing != nil && r.missing == MissingKeyFallback {
+			if key = peerKey(ctx, r.fbPrefix, defaultIPv4Bits, defaultIPv6Bits); key != "" {
+				missing = nil
+			} else {
+				missing = fmt.Errorf("%w, and the peer has no IP address to fall back on", missing)
+			}
+		}
+	}
+	if missing != nil {
+		if r.missing == MissingKeySkip {
+			return nil
+		}
+		err := fmt.Errorf("grpclimit: rule %q: %w", r.name, missing)
+		if c.onError != nil {
+			c.onError(ctx, method, err)
+		}
+		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	s.rules = append(s.rules, r)
 	s.keys = append(s.keys, key)
@@ -358,7 +358,7 @@ func (c *compiled) take(ctx context.Context, method string, req any, s *scratch,
 			}
 			continue
 		}
-		if err := checkLimit(alg, limit); err != nil {
+		if err := checkLimit(alg, limit); err != nil { // SetLimit may have broken it
 			if err := c.failed(ctx, method, r, 0, err); err != nil {
 				return verdict{}, err
 			}
@@ -377,7 +377,6 @@ func (c *compiled) take(ctx context.Context, method string, req any, s *scratch,
 	}
 	s.res = s.res[:len(s.reqs)]
 
-	best := -1 // the allowed result with the fewest units remaining
 	for start := 0; start < len(s.reqs); {
 		end := start + 1
 		for end < len(s.reqs) && s.wrules[end].group == s.wrules[start].group {
@@ -408,36 +407,62 @@ func (c *compiled) take(ctx context.Context, method string, req any, s *scratch,
 					return verdict{}, err
 				}
 			}
+			// FailOpen: the group's rules do not apply; drop them from the decision.
+			k := copy(s.wrules[start:], s.wrules[end:])
+			copy(s.reqs[start:], s.reqs[end:])
+			copy(s.res[start:], s.res[end:])
+			s.wrules, s.reqs, s.res = s.wrules[:start+k], s.reqs[:start+k], s.res[:start+k]
+			continue
 		case !allowed:
-			worst := -1 // the denial with the longest wait
 			for i := start; i < end; i++ {
-				if s.res[i].Allowed {
-					continue
-				}
-				c.event(s.wrules[i], ratelimit.Denied, latency, nil)
-				if worst < 0 || s.res[i].RetryAfter > s.res[worst].RetryAfter {
-					worst = i
+				if !s.res[i].Allowed {
+					c.event(s.wrules[i], ratelimit.Denied, latency, nil)
 				}
 			}
+			worst := limiting(s.res[:end], false)
 			if worst < 0 { // a store that denies a batch without saying why
 				worst = start
 			}
-			r, res := s.wrules[worst], s.res[worst]
-			return verdict{md: c.metadata(r, res, true)}, denied(r, res)
-		default:
-			for i := start; i < end; i++ {
-				c.event(s.wrules[i], ratelimit.Allowed, latency, nil)
-				if best < 0 || s.res[i].Remaining < s.res[best].Remaining {
-					best = i
-				}
-			}
+			v := verdict{md: c.metadata(s.wrules[:end], s.res[:end], worst, true)}
+			return v, denied(s.wrules[worst], s.res[worst])
+		}
+		for i := start; i < end; i++ {
+			c.event(s.wrules[i], ratelimit.Allowed, latency, nil)
 		}
 		start = end
 	}
-	if best < 0 || c.headers == HeadersNone || !allowedMD {
+	if len(s.res) == 0 || c.headers == HeadersNone || !allowedMD {
 		return verdict{}, nil
 	}
-	return verdict{md: c.metadata(s.wrules[best], s.res[best], false)}, nil
+	return verdict{md: c.metadata(s.wrules, s.res, limiting(s.res, true), false)}, nil
+}
+
+// limiting returns the index of the result closest to exhaustion: on a denial, the
+// denying result with the longest RetryAfter; otherwise the one with the smallest share
+// of its capacity remaining, the longest ResetAfter among equals. -1 when there is none.
+func limiting(res []ratelimit.Result, allowed bool) int {
+	best := -1
+	for i := range res {
+		r := &res[i]
+		if !allowed {
+			if !r.Allowed && (best < 0 || r.RetryAfter > res[best].RetryAfter) {
+				best = i
+			}
+			continue
+		}
+		if best < 0 {
+			best = i
+			continue
+		}
+		b := &res[best]
+		// Compare Remaining/capacity without dividing.
+		lhs := float64(r.Remaining) * float64(max(b.Limit.Burst, 1))
+		rhs := float64(b.Remaining) * float64(max(r.Limit.Burst, 1))
+		if lhs < rhs || lhs == rhs && r.ResetAfter > b.ResetAfter {
+			best = i
+		}
+	}
+	return best
 }
 
 // checkLimit validates what the store would reject for the whole batch, so that one

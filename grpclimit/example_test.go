@@ -56,11 +56,12 @@ func ExampleInterceptor() {
 	// Output:
 	// call 1: OK, "default";r=1;t=30
 	// call 2: OK, "default";r=0;t=60
-	// call 3: ResourceExhausted, retry in 30s, "default";r=0;t=60
+	// call 3: ResourceExhausted, retry in 30s, "default";r=0;t=30
 }
 
 // Several rules: a per-IP limit on every call, and a tighter limit per API key on one
 // method. A call passes only if both allow it, and a denied call consumes from neither.
+// A call without an API key is limited by its IP address instead, in a bucket of its own.
 func ExampleRule() {
 	store := memorystore.New(nil)
 	defer store.Close()
@@ -80,7 +81,7 @@ func ExampleRule() {
 			},
 		},
 	}
-	if err := in.Check(); err != nil {
+	if err := in.Validate(); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -105,5 +106,5 @@ func ExampleRule() {
 	// "alice": OK
 	// "alice": ResourceExhausted
 	// "bob": OK
-	// "": InvalidArgument
+	// "": OK
 }

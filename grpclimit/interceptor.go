@@ -2,6 +2,7 @@ package grpclimit
 
 import (
 	"context"
+	"errors"
 
 	"github.com/go-ratelimit/ratelimit"
 	"google.golang.org/grpc"
@@ -17,69 +18,82 @@ import (
 // later changes to the fields do not affect them. The interceptors are safe for concurrent
 // use.
 type Interceptor struct {
-	// Limiter is the default rule, named "default", applied to the calls that no rule of
-	// Rules matches, keyed by [PeerIP] with key class "ip". Nil means calls that no rule
-	// matches are not limited. To apply a limit to every call in addition to the rules,
-	// add a Rule without Methods.
+	// Limiter is the limit of the implicit rule when Rules is empty (one rule named
+	// "default" on the peer's IP address, for every call), and of every rule whose own
+	// Limiter is nil.
 	Limiter *ratelimit.Limiter
 
-	// Rules are the per-method limits. Every rule that matches a call applies. Default
-	// none.
+	// Rules are the limits applied to calls. Rules without Methods apply to every call;
+	// among the others, only the rules of the most specific pattern that matches the
+	// call apply: the full method name, then the service prefix, then "/". Default
+	// (empty): one rule named "default" on the peer's IP address with Limiter.
 	Rules []Rule
 
-	// Exclude lists method patterns (as in [Rule.Methods]) that are never limited, such
-	// as "/grpc.health.v1.Health/". Default none.
+	// Exclude lists method patterns, as in [Rule.Methods], of calls no rule applies to,
+	// such as "/grpc.health.v1.Health/". As for rules, the most specific pattern wins:
+	// a rule on "/pkg.Service/Method" still applies to that method when "/pkg.Service/"
+	// is excluded. An excluded call gets no rate-limit metadata. Default none.
 	Exclude []string
 
-	// FailPolicy decides what happens to a call when a store fails. Default [FailOpen].
-	FailPolicy FailPolicy
+	// Headers selects the rate-limit metadata sent with responses. Default [HeadersIETF].
+	Headers HeaderStyle
 
-	// Headers selects the rate-limit metadata sent with responses. Default [HeadersAll].
-	Headers HeaderMode
+	// OnStoreError decides what happens to a call when a store fails (a Redis outage, a
+	// closed store). Default [FailOpen].
+	OnStoreError FailPolicy
 
-	// Observer, if set, hears about every rule's decision: the rule's name and key class,
-	// the outcome and the time spent in the store. On a denied call, only the rules that
-	// denied it are reported: the others decided nothing. Default nil.
-	Observer ratelimit.Observer
-
-	// OnError, if set, is called with every store failure and configuration error, from
-	// the goroutine serving the call, before the call goes on under FailPolicy. err names
-	// the rule and wraps the store's error. It must be safe for concurrent use. Default nil.
+	// OnError, if set, hears about every error a call met: a store failure, a missing
+	// key, a negative cost, a misconfiguration, whatever then became of the call. err
+	// names the rule and wraps the cause. The package never logs: this is where to. It
+	// is called synchronously, from the goroutine serving the call, and must be safe for
+	// concurrent use. Default nil.
 	OnError func(ctx context.Context, fullMethod string, err error)
+
+	// Observer, if set, hears about every decision of every rule, with the rule's name
+	// and KeyClass (never the key): Allowed, Denied (the rules that denied the call),
+	// Failed (a store error, whatever OnStoreError then did). A rule that would have
+	// admitted a denied call, and took nothing, is not reported. Default nil: no clock
+	// reads.
+	Observer ratelimit.Observer
 }
 
 // Rule is one limit applied to the calls whose method it matches.
 type Rule struct {
-	// Name identifies the rule in keys, metadata and observer events. Keys are namespaced
-	// by it, so renaming a rule starts its keys afresh. It must be unique among the rules,
-	// at most 64 bytes of printable ASCII, and must not be "default" when
-	// [Interceptor.Limiter] is set. Default "rule<i>", i its index in Rules.
+	// Name identifies the rule in metadata (ratelimit-policy), status details
+	// (QuotaFailure), observer events and store keys: rules with different names never
+	// share state, and renaming a rule starts its keys afresh. It must be unique, at most
+	// 64 bytes of printable ASCII without '"' or '\'. Default: KeyClass when Methods is
+	// empty, else the Methods joined by ",".
 	Name string
 
-	// Limiter decides the rule: its store, algorithm and current limit. Required.
+	// Limiter enforces the rule's limit with its algorithm and store. Default: the
+	// Interceptor's Limiter.
 	Limiter *ratelimit.Limiter
 
-	// Methods lists the methods the rule applies to: a full method name such as
-	// "/pkg.Service/Method" matches that method; a pattern ending in "/", such as
-	// "/pkg.Service/", matches every method of the service. Default none: every method.
+	// Methods are the patterns of the calls the rule applies to: a full method name such
+	// as "/pkg.Service/Method"; a service, "/pkg.Service/", for its methods that no rule
+	// names in full; or "/", for the calls no other pattern matches (the default rule).
+	// The methods of one rule share its keys: with Methods {A, B} and the peer IP as key,
+	// a client's calls to A and B draw from one budget. Default none: every call, in
+	// addition to the rules of any matching pattern.
 	Methods []string
 
-	// Key finds the call's key. Default [PeerIP].
+	// Key computes the key calls are limited by. Default: [PeerIP].
 	Key KeyFunc
 
-	// KeyClass names the kind of key for observers, such as "ip", "api_key" or "user".
-	// Default "ip" when Key is nil, else "".
+	// KeyClass names the kind of key, such as "ip", "api_key" or "user", for observer
+	// events and metrics. Default "ip" when Key is nil, else "".
 	KeyClass string
 
 	// Cost returns the units a call costs; req is the request message of a unary call,
-	// nil when a stream opens, and the received message for PerMessage rules. A cost of 0
-	// exempts the call from the rule. A cost above the limit's capacity fails the call
-	// with codes.ResourceExhausted and no RetryInfo; a negative cost is a failure handled
-	// by [Interceptor.FailPolicy]. Default: every call costs 1.
+	// nil when a stream opens, and each received message for PerMessage rules. A cost of
+	// 0 exempts the call from the rule. A cost above the limit's capacity fails the call
+	// with codes.ResourceExhausted and no RetryInfo, since it could never pass; a negative
+	// cost is a failure handled by [Interceptor.OnStoreError]. Default: every call costs 1.
 	Cost CostFunc
 
-	// MissingKey decides what happens to a call for which Key finds no key. Default
-	// [RejectMissingKey].
+	// MissingKey says what happens when Key finds no usable key. Default
+	// [MissingKeyFallback].
 	MissingKey MissingKeyPolicy
 
 	// PerMessage makes the rule charge each message the client sends on a stream, when
@@ -91,59 +105,80 @@ type Rule struct {
 // CostFunc returns the units a call costs under a rule. It must be safe for concurrent use.
 type CostFunc func(ctx context.Context, fullMethod string, req any) int
 
-// MissingKeyPolicy decides what happens to a call for which a rule finds no key.
+// MissingKeyPolicy says what happens to a call whose rule's [KeyFunc] finds no key, or one
+// longer than 4096 bytes. No policy pools such calls into one shared bucket, where one
+// client could exhaust everyone's budget.
 type MissingKeyPolicy uint8
 
 const (
-	// RejectMissingKey fails the call with codes.InvalidArgument. It is the default: a
-	// call without a key has nothing to be limited by, and pooling all such calls in one
-	// bucket would let one client exhaust it for everyone.
-	RejectMissingKey MissingKeyPolicy = iota
+	// MissingKeyFallback limits the call by its peer's IP address instead, under the
+	// same rule and limit but in a namespace of its own, so a call cannot escape a rule
+	// by leaving out its metadata. When the peer has no IP address either (a Unix
+	// socket), the call is rejected as by MissingKeyReject. The default: it never leaves
+	// a rule unenforced and never turns away clients that are merely anonymous.
+	MissingKeyFallback MissingKeyPolicy = iota
 
-	// SkipMissingKey exempts the call from the rule: it is not limited by it.
-	SkipMissingKey
+	// MissingKeyReject fails the call with codes.InvalidArgument.
+	MissingKeyReject
 
-	// PoolMissingKey limits all calls without a key together, under the key
-	// "<missing>" of the rule: one shared bucket, chosen explicitly.
-	PoolMissingKey
+	// MissingKeySkip exempts the call from the rule: for rules meant only for some
+	// calls, such as a per-user limit next to a per-IP one that covers anonymous clients.
+	MissingKeySkip
 )
 
-// FailPolicy decides what happens to a call when a store fails.
+// FailPolicy says what happens to a call when a store fails.
 type FailPolicy uint8
 
 const (
-	// FailOpen lets the call through as if the failing rules were absent. It is the
-	// default: the limiter protects the service; it should not take it down with it.
+	// FailOpen lets the call through, as if the failed store's rules did not apply;
+	// rules on stores that did answer are still enforced. The default: a rate limiter
+	// protects a service, and its own outage should not become the service's outage.
 	FailOpen FailPolicy = iota
 
-	// FailClosed fails the call with codes.Unavailable.
+	// FailClosed fails the call with codes.Unavailable: for limits that guard money or
+	// abuse, where an unlimited minute costs more than an unavailable one.
 	FailClosed
 )
 
-// HeaderMode selects the rate-limit metadata sent with responses.
-type HeaderMode uint8
+// HeaderStyle selects the rate-limit metadata the interceptors send. Values are those of
+// the rule closest to exhaustion; the package documentation gives the exact mapping.
+type HeaderStyle uint8
 
 const (
-	// HeadersAll sends the common fields (ratelimit-limit, ratelimit-remaining,
-	// ratelimit-reset) and the IETF ones (ratelimit-policy, ratelimit). The default.
-	HeadersAll HeaderMode = iota
+	// HeadersIETF sends the structured fields of draft-ietf-httpapi-ratelimit-headers-10
+	// as metadata: ratelimit-policy: "name";q=100;w=60 and ratelimit: "name";r=42;t=17.
+	// The default.
+	HeadersIETF HeaderStyle = iota
 
-	// HeadersCommon sends ratelimit-limit, ratelimit-remaining and ratelimit-reset.
-	HeadersCommon
+	// HeadersLegacy sends x-ratelimit-limit, x-ratelimit-remaining and
+	// x-ratelimit-reset (seconds from now), the convention most existing clients read.
+	HeadersLegacy
 
-	// HeadersIETF sends the structured fields ratelimit-policy and ratelimit.
-	HeadersIETF
+	// HeadersBoth sends both sets.
+	HeadersBoth
 
-	// HeadersNone sends no rate-limit metadata, except retry-after on denials. Allowed
-	// calls then cost no allocation for metadata.
+	// HeadersNone sends no rate-limit metadata; retry-after is still sent with denials.
+	// Allowed calls then allocate nothing for metadata.
 	HeadersNone
 )
 
-// Check reports whether the configuration is valid: every rule has a limiter with a
-// store, a valid name and valid method patterns. The interceptors of an invalid
-// configuration fail every call with codes.Internal and report the error to OnError;
-// call Check at start-up to fail there instead.
-func (in Interceptor) Check() error {
+// ErrConfig is wrapped by every error an Interceptor's configuration causes.
+var ErrConfig = errors.New("grpclimit: invalid configuration")
+
+// ErrNoKey is wrapped by the errors [Interceptor.OnError] hears about calls whose rule
+// found no usable key.
+var ErrNoKey = errors.New("grpclimit: no key")
+
+// maxKeyLen is the longest key a KeyFunc may return, in bytes; a longer one is treated
+// as missing, so that a client cannot make keys expensive to store.
+const maxKeyLen = 4 << 10
+
+// Validate reports whether the configuration is valid: every rule has a Limiter with a
+// store and a valid limit, a unique valid name, and valid method patterns. The errors
+// wrap [ErrConfig]. The interceptors of an invalid configuration fail every call with
+// codes.Internal and report the error to OnError: call Validate at start-up to fail there
+// instead.
+func (in Interceptor) Validate() error {
 	_, err := in.compile()
 	return err
 }

@@ -39,10 +39,18 @@ func PeerIP(ctx context.Context, _ string) (string, bool) {
 }
 
 // PeerPrefix returns a KeyFunc like [PeerIP] that groups IPv4 peers by their first
-// ipv4Bits bits and IPv6 peers by their first ipv6Bits bits. Values are clamped to 0–32
-// and 0–128. With fewer than all bits, keys are prefixes such as "198.51.100.0/24".
+// ipv4Bits bits and IPv6 peers by their first ipv6Bits bits, as the httplimit package's
+// ClientIP does. A value ≤ 0 means the default (32 for IPv4, 64 for IPv6); values above
+// the address length mean the whole address. Grouped keys are prefixes such as
+// "198.51.100.0/24".
 func PeerPrefix(ipv4Bits, ipv6Bits int) KeyFunc {
-	ipv4Bits, ipv6Bits = min(max(ipv4Bits, 0), 32), min(max(ipv6Bits, 0), 128)
+	if ipv4Bits <= 0 || ipv4Bits > 32 {
+		ipv4Bits = defaultIPv4Bits
+	}
+	if ipv6Bits <= 0 {
+		ipv6Bits = defaultIPv6Bits
+	}
+	ipv6Bits = min(ipv6Bits, 128)
 	return func(ctx context.Context, _ string) (string, bool) {
 		k := peerKey(ctx, "", ipv4Bits, ipv6Bits)
 		return k, k != ""

@@ -54,8 +54,10 @@ func TestPeerPrefix(t *testing.T) {
 		{24, 48, "198.51.100.77:1", "198.51.100.0/24"},
 		{24, 48, "[2001:db8:aa:bb::1]:1", "2001:db8:aa::/48"},
 		{32, 128, "[2001:db8::1]:1", "2001:db8::1"},
-		{-5, 500, "[2001:db8::1]:1", "2001:db8::1"}, // clamped to 0 and 128
-		{-5, 500, "10.1.2.3:1", "0.0.0.0/0"},
+		{0, 0, "[2001:db8:1:2::1]:1", "2001:db8:1:2::/64"}, // the defaults
+		{-5, 500, "[2001:db8::1]:1", "2001:db8::1"},
+		{-5, 500, "10.1.2.3:1", "10.1.2.3"},
+		{40, 8, "10.1.2.3:1", "10.1.2.3"},
 	} {
 		got, _ := PeerPrefix(tc.v4, tc.v6)(peerContext(tcp(tc.addr)), "/a/b")
 		if got != tc.want {
@@ -103,28 +105,30 @@ func TestComposite(t *testing.T) {
 	}
 }
 
-func TestQuotaWindow(t *testing.T) {
+func TestAppendPolicy(t *testing.T) {
 	for _, tc := range []struct {
-		limit  ratelimit.Limit
-		q      int
-		window int64
+		limit ratelimit.Limit
+		alg   ratelimit.Algorithm
+		want  string
 	}{
-		{ratelimit.PerSecond(10), 10, 1},
-		{ratelimit.PerMinute(100), 100, 60},
-		{ratelimit.Limit{Rate: 5, Period: 500 * time.Millisecond}, 10, 1},
-		{ratelimit.Limit{Rate: 1, Period: 1500 * time.Millisecond}, 1, 2},
-		{ratelimit.Limit{Rate: 1, Period: 3 * time.Millisecond}, 333, 1},
+		{ratelimit.PerMinute(100), ratelimit.FixedWindow, `"r";q=100;w=60`},
+		{ratelimit.Limit{Rate: 100, Period: time.Minute, Burst: 10}, ratelimit.GCRA, `"r";q=10;w=6`},
+		{ratelimit.Limit{Rate: 100, Period: time.Minute, Burst: 10}, ratelimit.SlidingWindowLog, `"r";q=100;w=60`},
+		{ratelimit.Limit{Rate: 5, Period: 500 * time.Millisecond}, ratelimit.TokenBucket, `"r";q=5;w=1`},
+		{ratelimit.Limit{Rate: 1, Period: 1500 * time.Millisecond}, ratelimit.GCRA, `"r";q=1;w=2`},
 	} {
-		q, w := quotaWindow(tc.limit)
-		if q != tc.q || w != tc.window {
-			t.Errorf("quotaWindow(%v) = %d, %d, want %d, %d", tc.limit, q, w, tc.q, tc.window)
+		// The policy is written from a Result's effective limit, whose Burst is the capacity.
+		eff := tc.limit
+		eff.Burst = tc.limit.Capacity(tc.alg)
+		if got := string(appendPolicy(nil, "r", eff)); got != tc.want {
+			t.Errorf("policy of %v under %v = %s, want %s", tc.limit, tc.alg, got, tc.want)
 		}
 	}
 }
 
-func TestQuote(t *testing.T) {
-	if got, want := quote(`a "b" \c`), `"a \"b\" \\c"`; got != want {
-		t.Errorf("quote = %s, want %s", got, want)
+func TestAppendString(t *testing.T) {
+	if got, want := string(appendString(nil, "a \"b\" \\c\x01")), `"a \"b\" \\c?"`; got != want {
+		t.Errorf("appendString = %s, want %s", got, want)
 	}
 }
 
@@ -142,7 +146,7 @@ func TestCheckAllocations(t *testing.T) {
 		in   Interceptor
 		max  float64
 	}{
-		{"default limiter", Interceptor{Limiter: big, Headers: HeadersNone}, 1},
+		{"implicit rule", Interceptor{Limiter: big, Headers: HeadersNone}, 1},
 		{"two rules, one TakeAll", Interceptor{Headers: HeadersNone, Rules: []Rule{
 			{Name: "ip", Limiter: big},
 			{Name: "method", Limiter: big, Key: FullMethod},

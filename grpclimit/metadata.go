@@ -2,6 +2,7 @@ package grpclimit
 
 import (
 	"math"
+	"math/bits"
 	"strconv"
 	"time"
 
@@ -9,67 +10,128 @@ import (
 	"google.golang.org/grpc/metadata"
 )
 
-// The metadata keys the interceptors send; see the package documentation.
+// The metadata keys the interceptors send; the package documentation gives their values.
 const (
-	MetadataLimit      = "ratelimit-limit"     // the capacity, in units
-	MetadataRemaining  = "ratelimit-remaining" // the units left after the call
-	MetadataReset      = "ratelimit-reset"     // seconds, rounded up, until full capacity
-	MetadataPolicy     = "ratelimit-policy"    // IETF structured field: "name";q=<quota>;w=<window seconds>
-	MetadataRateLimit  = "ratelimit"           // IETF structured field: "name";r=<remaining>;t=<reset seconds>
-	MetadataRetryAfter = "retry-after"         // denials only: seconds, rounded up, before retrying
+	MetadataPolicy     = "ratelimit-policy"      // IETF: "name";q=<capacity>;w=<seconds>, one item per rule
+	MetadataRateLimit  = "ratelimit"             // IETF: "name";r=<remaining>;t=<seconds>
+	MetadataLimit      = "x-ratelimit-limit"     // legacy: the capacity, in units
+	MetadataRemaining  = "x-ratelimit-remaining" // legacy: the units left
+	MetadataReset      = "x-ratelimit-reset"     // legacy: t, in seconds from now
+	MetadataRetryAfter = "retry-after"           // denials: seconds, rounded up, before retrying
 )
 
-// metadata returns the rate-limit metadata of rule r's result res, or nil when none is
-// to be sent.
-func (c *compiled) metadata(r *crule, res ratelimit.Result, denied bool) metadata.MD {
-	if c.headers == HeadersNone && !denied {
+// metadata returns the rate-limit metadata of a decision: rules[i] got res[i], and
+// res[lim] is the limiting result. It returns nil when nothing is to be sent.
+func (c *compiled) metadata(rules []*crule, res []ratelimit.Result, lim int, denied bool) metadata.MD {
+	if lim < 0 || (c.headers == HeadersNone && !denied) {
 		return nil
 	}
-	md := make(metadata.MD, 6)
+	r := res[lim]
+	t := r.ResetAfter
 	if denied {
-		md[MetadataRetryAfter] = []string{strconv.FormatInt(ceilSeconds(res.RetryAfter), 10)}
+		t = r.RetryAfter
 	}
-	if c.headers == HeadersNone {
-		return md
+	md := make(metadata.MD, 4)
+	if denied {
+		md[MetadataRetryAfter] = []string{strconv.FormatInt(ceilSeconds(r.RetryAfter), 10)}
 	}
-	capacity := res.Limit.Burst
-	if capacity <= 0 {
-		capacity = res.Limit.Rate
+	style := c.headers
+	if style == HeadersIETF || style == HeadersBoth {
+		var buf [256]byte
+		b := buf[:0]
+		// One item per rule, in the order of the rules.
+		var orderBuf [8]int
+		order := orderBuf[:0]
+		for i := range rules {
+			j := len(order)
+			order = append(order, i)
+			for ; j > 0 && rules[order[j-1]].index > rules[i].index; j-- {
+				order[j] = order[j-1]
+			}
+			order[j] = i
+		}
+		for k, i := range order {
+			if k > 0 {
+				b = append(b, ", "...)
+			}
+			b = appendPolicy(b, rules[i].name, res[i].Limit)
+		}
+		md[MetadataPolicy] = []string{string(b)}
+		b = appendString(buf[:0], rules[lim].name)
+		b = append(b, ";r="...)
+		b = appendSFInt(b, int64(r.Remaining))
+		b = append(b, ";t="...)
+		b = appendSFInt(b, ceilSeconds(t))
+		md[MetadataRateLimit] = []string{string(b)}
 	}
-	remaining := strconv.Itoa(res.Remaining)
-	reset := strconv.FormatInt(ceilSeconds(res.ResetAfter), 10)
-	if c.headers == HeadersAll || c.headers == HeadersCommon {
-		md[MetadataLimit] = []string{strconv.Itoa(capacity)}
-		md[MetadataRemaining] = []string{remaining}
-		md[MetadataReset] = []string{reset}
-	}
-	if c.headers == HeadersAll || c.headers == HeadersIETF {
-		q, w := quotaWindow(res.Limit)
-		md[MetadataPolicy] = []string{r.quoted + ";q=" + strconv.Itoa(q) + ";w=" + strconv.FormatInt(w, 10)}
-		md[MetadataRateLimit] = []string{r.quoted + ";r=" + remaining + ";t=" + reset}
+	if style == HeadersLegacy || style == HeadersBoth {
+		md[MetadataLimit] = []string{strconv.Itoa(r.Limit.Burst)}
+		md[MetadataRemaining] = []string{strconv.Itoa(r.Remaining)}
+		md[MetadataReset] = []string{strconv.FormatInt(ceilSeconds(t), 10)}
 	}
 	return md
 }
 
-// ceilSeconds returns d in whole seconds, rounded up.
+// appendPolicy appends the ratelimit-policy item of a rule: "name";q=<capacity>;w=<seconds
+// to grant the capacity from nothing, rounded up, at least 1>. l is the effective limit of
+// a Result, whose Burst is the capacity.
+func appendPolicy(b []byte, name string, l ratelimit.Limit) []byte {
+	b = appendString(b, name)
+	b = append(b, ";q="...)
+	b = appendSFInt(b, int64(l.Burst))
+	b = append(b, ";w="...)
+	return appendSFInt(b, max(ceilSeconds(fillTime(l.Burst, l.Rate, l.Period)), 1))
+}
+
+// fillTime returns capacity·period/rate, rounded up: the window for window algorithms
+// (capacity = rate), the refill time for buckets. Out-of-range limits give the longest
+// duration.
+func fillTime(capacity, rate int, period time.Duration) time.Duration {
+	if capacity <= 0 || rate <= 0 || period <= 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(uint64(capacity), uint64(period))
+	if hi >= uint64(rate) {
+		return math.MaxInt64
+	}
+	q, rem := bits.Div64(hi, lo, uint64(rate))
+	if rem > 0 {
+		q++
+	}
+	if q > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(q)
+}
+
+// ceilSeconds returns d in whole seconds, rounded up; 0 for d ≤ 0.
 func ceilSeconds(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
 	}
-	return int64((d + time.Second - 1) / time.Second)
+	return int64((d-1)/time.Second) + 1
 }
 
-// quotaWindow expresses a limit as a quota per window of whole seconds, as the IETF
-// fields want: Rate per Period when Period is whole seconds; otherwise a window of Period
-// rounded up to whole seconds and the quota that fits in it, rounded down, at least 1.
-func quotaWindow(l ratelimit.Limit) (quota int, window int64) {
-	if l.Period <= 0 {
-		return l.Rate, 0
+// maxSFInt is the largest integer structured fields can carry (RFC 9651: 15 digits).
+const maxSFInt = 999_999_999_999_999
+
+func appendSFInt(b []byte, v int64) []byte {
+	return strconv.AppendInt(b, min(max(v, 0), maxSFInt), 10)
+}
+
+// appendString appends s as a structured-field string. Rule names are validated to need
+// no escapes; escape anyway.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		if c < 0x20 || c > 0x7e {
+			c = '?'
+		}
+		b = append(b, c)
 	}
-	if l.Period%time.Second == 0 {
-		return l.Rate, int64(l.Period / time.Second)
-	}
-	window = ceilSeconds(l.Period)
-	q := math.Floor(float64(l.Rate) * float64(window) * float64(time.Second) / float64(l.Period))
-	return int(max(1, min(q, math.MaxInt32))), window
+	return append(b, '"')
 }

@@ -69,8 +69,8 @@ type server struct {
 
 func newServer(t *testing.T, in grpclimit.Interceptor) *server {
 	t.Helper()
-	if err := in.Check(); err != nil {
-		t.Fatalf("Check: %v", err)
+	if err := in.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -146,8 +146,8 @@ func get(md metadata.MD, key string) string {
 	return ""
 }
 
-func TestUnaryDefaultLimiter(t *testing.T) {
-	s := newServer(t, grpclimit.Interceptor{Limiter: perHour(newStore(t), 3)})
+func TestUnaryImplicitRule(t *testing.T) {
+	s := newServer(t, grpclimit.Interceptor{Limiter: perHour(newStore(t), 3), Headers: grpclimit.HeadersBoth})
 	ctx := context.Background()
 	for i := range 3 {
 		header, _, err := s.check(ctx)
@@ -155,17 +155,18 @@ func TestUnaryDefaultLimiter(t *testing.T) {
 			t.Fatalf("call %d: %v, want OK", i+1, err)
 		}
 		remaining := strconv.Itoa(2 - i)
-		if got := get(header, "ratelimit-remaining"); got != remaining {
-			t.Errorf("call %d: ratelimit-remaining = %q, want %q", i+1, got, remaining)
-		}
-		if got := get(header, "ratelimit-limit"); got != "3" {
-			t.Errorf("call %d: ratelimit-limit = %q, want 3", i+1, got)
-		}
-		if got, want := get(header, "ratelimit-policy"), `"default";q=3;w=3600`; got != want {
-			t.Errorf("call %d: ratelimit-policy = %q, want %q", i+1, got, want)
-		}
-		if got, want := get(header, "ratelimit"), `"default";r=`+remaining+`;t=`; !strings.HasPrefix(got, want) {
-			t.Errorf("call %d: ratelimit = %q, want prefix %q", i+1, got, want)
+		// GCRA at 3 per hour: each unit takes 20 minutes to come back.
+		reset := strconv.Itoa(1200 * (i + 1))
+		for key, want := range map[string]string{
+			"ratelimit-policy":      `"default";q=3;w=3600`,
+			"ratelimit":             `"default";r=` + remaining + `;t=` + reset,
+			"x-ratelimit-limit":     "3",
+			"x-ratelimit-remaining": remaining,
+			"x-ratelimit-reset":     reset,
+		} {
+			if got := get(header, key); got != want {
+				t.Errorf("call %d: header %s = %q, want %q", i+1, key, got, want)
+			}
 		}
 	}
 	header, trailer, err := s.check(ctx)
@@ -173,27 +174,41 @@ func TestUnaryDefaultLimiter(t *testing.T) {
 		t.Fatalf("call 4: %v, want ResourceExhausted", err)
 	}
 	delay, ok := retryDelay(t, err)
-	// GCRA at 3 per hour: one unit every 20 minutes.
 	if !ok || delay <= 19*time.Minute || delay > 20*time.Minute {
 		t.Errorf("call 4: RetryInfo delay = %v (present %v), want just under 20m", delay, ok)
 	}
 	if got := quotaSubject(err); got != "rule:default" {
 		t.Errorf("call 4: QuotaFailure subject = %q, want rule:default", got)
 	}
-	if len(header.Get("ratelimit-remaining")) != 0 {
+	if len(header.Get("ratelimit")) != 0 {
 		t.Errorf("call 4: header carries %v, want the values in the trailer", header)
 	}
+	// On a denial t is the wait before the call can pass, as retry-after says.
 	for key, want := range map[string]string{
-		"ratelimit-remaining": "0",
-		"ratelimit-limit":     "3",
-		"ratelimit-reset":     "3600",
-		"retry-after":         "1200",
-		"ratelimit-policy":    `"default";q=3;w=3600`,
-		"ratelimit":           `"default";r=0;t=3600`,
+		"retry-after":           "1200",
+		"ratelimit-policy":      `"default";q=3;w=3600`,
+		"ratelimit":             `"default";r=0;t=1200`,
+		"x-ratelimit-limit":     "3",
+		"x-ratelimit-remaining": "0",
+		"x-ratelimit-reset":     "1200",
 	} {
 		if got := get(trailer, key); got != want {
 			t.Errorf("call 4: trailer %s = %q, want %q", key, got, want)
 		}
+	}
+}
+
+func TestDefaultHeadersAreIETF(t *testing.T) {
+	s := newServer(t, grpclimit.Interceptor{Limiter: perHour(newStore(t), 3)})
+	header, _, err := s.check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if get(header, "ratelimit") == "" || get(header, "ratelimit-policy") == "" {
+		t.Errorf("header %v lacks the IETF fields", header)
+	}
+	if get(header, "x-ratelimit-remaining") != "" {
+		t.Errorf("header %v carries legacy fields by default", header)
 	}
 }
 
@@ -217,8 +232,8 @@ func TestStreamOpenCostsOne(t *testing.T) {
 			if _, ok := retryDelay(t, err); !ok {
 				t.Errorf("stream 3: no RetryInfo in %v", err)
 			}
-			if got := get(w.Trailer(), "ratelimit-remaining"); got != "0" {
-				t.Errorf("stream 3: trailer ratelimit-remaining = %q, want 0", got)
+			if got := get(w.Trailer(), "ratelimit"); !strings.HasPrefix(got, `"default";r=0;t=`) {
+				t.Errorf("stream 3: trailer ratelimit = %q, want r=0", got)
 			}
 		}
 	}
@@ -276,7 +291,15 @@ func TestMetadataKeys(t *testing.T) {
 		}
 	}
 	t.Run("reject", func(t *testing.T) {
-		s := newServer(t, grpclimit.Interceptor{Rules: []grpclimit.Rule{rule("reject", grpclimit.RejectMissingKey)}})
+		var noKey atomic.Int64
+		s := newServer(t, grpclimit.Interceptor{
+			Rules: []grpclimit.Rule{rule("reject", grpclimit.MissingKeyReject)},
+			OnError: func(_ context.Context, _ string, err error) {
+				if errors.Is(err, grpclimit.ErrNoKey) {
+					noKey.Add(1)
+				}
+			},
+		})
 		for i := range 2 {
 			if _, _, err := s.check(withKey("a")); err != nil {
 				t.Fatalf("key a, call %d: %v", i+1, err)
@@ -294,41 +317,49 @@ func TestMetadataKeys(t *testing.T) {
 		if _, _, err := s.check(withKey("")); status.Code(err) != codes.InvalidArgument {
 			t.Fatalf("empty key: %v, want InvalidArgument", err)
 		}
-		if _, _, err := s.check(withKey(strings.Repeat("k", ratelimit.MaxKeyLen+1))); status.Code(err) != codes.InvalidArgument {
+		if _, _, err := s.check(withKey(strings.Repeat("k", 5000))); status.Code(err) != codes.InvalidArgument {
 			t.Fatalf("oversized key: %v, want InvalidArgument", err)
+		}
+		if noKey.Load() != 3 {
+			t.Errorf("OnError heard %d missing keys, want 3", noKey.Load())
 		}
 	})
 	t.Run("skip", func(t *testing.T) {
-		s := newServer(t, grpclimit.Interceptor{Rules: []grpclimit.Rule{rule("skip", grpclimit.SkipMissingKey)}})
+		s := newServer(t, grpclimit.Interceptor{Rules: []grpclimit.Rule{rule("skip", grpclimit.MissingKeySkip)}})
 		for i := range 5 {
 			if _, _, err := s.check(context.Background()); err != nil {
 				t.Fatalf("no key, call %d: %v, want OK", i+1, err)
 			}
 		}
 	})
-	t.Run("pool", func(t *testing.T) {
-		s := newServer(t, grpclimit.Interceptor{Rules: []grpclimit.Rule{rule("pool", grpclimit.PoolMissingKey)}})
+	t.Run("fallback", func(t *testing.T) {
+		s := newServer(t, grpclimit.Interceptor{Rules: []grpclimit.Rule{rule("fallback", grpclimit.MissingKeyFallback)}})
 		for i := range 2 {
 			if _, _, err := s.check(context.Background()); err != nil {
 				t.Fatalf("no key, call %d: %v", i+1, err)
 			}
 		}
 		if _, _, err := s.check(context.Background()); status.Code(err) != codes.ResourceExhausted {
-			t.Fatalf("no key, call 3: %v, want ResourceExhausted: keyless calls share one bucket", err)
+			t.Fatalf("no key, call 3: %v, want ResourceExhausted: keyless calls are limited by peer IP", err)
 		}
-		if _, _, err := s.check(withKey("<missing>")); err != nil {
-			t.Fatalf("key %q: %v, want OK: the pool is not a key a client can name", "<missing>", err)
+		// The fallback has a namespace of its own: a key that spells the peer's
+		// address is another key.
+		if _, _, err := s.check(withKey("127.0.0.1")); err != nil {
+			t.Fatalf("key 127.0.0.1: %v, want OK", err)
 		}
 	})
 }
 
 func TestPerMethodRules(t *testing.T) {
 	store := newStore(t)
+	rec := &recorder{}
 	s := newServer(t, grpclimit.Interceptor{
-		Limiter: perHour(store, 3), // for the methods no rule names
+		Observer: rec,
 		Rules: []grpclimit.Rule{
+			{Name: "everything", Limiter: perHour(store, 100)}, // no Methods: every call
 			{Name: "check", Limiter: perHour(store, 1), Methods: []string{checkMethod}},
 			{Name: "health", Limiter: perHour(store, 2), Methods: []string{healthSvc}},
+			{Name: "others", Limiter: perHour(store, 3), Methods: []string{"/"}},
 		},
 	})
 	ctx := context.Background()
@@ -339,41 +370,64 @@ func TestPerMethodRules(t *testing.T) {
 	if status.Code(err) != codes.ResourceExhausted || quotaSubject(err) != "rule:check" {
 		t.Fatalf("Check 2: %v, want ResourceExhausted by rule check", err)
 	}
-	// Watch matches the service rule only, which Check 1 charged once.
-	w, err := s.health.Watch(ctx, &healthpb.HealthCheckRequest{})
-	if err == nil {
-		_, err = w.Recv()
+	// Watch matches the service pattern; Check, named in full, did not charge it.
+	watch := func() error {
+		w, err := s.health.Watch(ctx, &healthpb.HealthCheckRequest{})
+		if err == nil {
+			_, err = w.Recv()
+		}
+		return err
 	}
-	if err != nil {
-		t.Fatalf("Watch 1: %v", err)
+	for i := range 2 {
+		if err := watch(); err != nil {
+			t.Fatalf("Watch %d: %v", i+1, err)
+		}
 	}
-	w, err = s.health.Watch(ctx, &healthpb.HealthCheckRequest{})
-	if err == nil {
-		_, err = w.Recv()
+	if err := watch(); status.Code(err) != codes.ResourceExhausted || quotaSubject(err) != "rule:health" {
+		t.Fatalf("Watch 3: %v, want ResourceExhausted by rule health", err)
 	}
-	if status.Code(err) != codes.ResourceExhausted || quotaSubject(err) != "rule:health" {
-		t.Fatalf("Watch 2: %v, want ResourceExhausted by rule health", err)
-	}
-	// The test service matches no rule: the default limiter applies.
+	// The test service matches no pattern but "/".
 	for i := range 3 {
 		if _, err := s.test.EmptyCall(ctx, &testpb.Empty{}); err != nil {
 			t.Fatalf("EmptyCall %d: %v", i+1, err)
 		}
 	}
-	if _, err := s.test.EmptyCall(ctx, &testpb.Empty{}); status.Code(err) != codes.ResourceExhausted || quotaSubject(err) != "rule:default" {
-		t.Fatalf("EmptyCall 4: %v, want ResourceExhausted by the default rule", err)
+	if _, err := s.test.EmptyCall(ctx, &testpb.Empty{}); status.Code(err) != codes.ResourceExhausted || quotaSubject(err) != "rule:others" {
+		t.Fatalf("EmptyCall 4: %v, want ResourceExhausted by rule others", err)
+	}
+	// The rule without Methods took part in every allowed call: 1 + 2 + 3.
+	if got := rec.count("everything", ratelimit.Allowed); got != 6 {
+		t.Errorf("rule everything allowed %d calls, want 6", got)
 	}
 }
 
 func TestExclude(t *testing.T) {
-	s := newServer(t, grpclimit.Interceptor{Limiter: perHour(newStore(t), 1), Exclude: []string{healthSvc}})
+	store := newStore(t)
+	s := newServer(t, grpclimit.Interceptor{
+		Limiter: perHour(store, 1),
+		Rules: []grpclimit.Rule{
+			{Name: "all"},
+			{Name: "watch", Methods: []string{"/grpc.health.v1.Health/Watch"}},
+		},
+		Exclude: []string{healthSvc},
+	})
 	for i := range 5 {
 		header, _, err := s.check(context.Background())
 		if err != nil {
-			t.Fatalf("call %d: %v, want OK", i+1, err)
+			t.Fatalf("Check %d: %v, want OK", i+1, err)
 		}
-		if len(header.Get("ratelimit-remaining")) != 0 {
-			t.Fatalf("call %d: excluded method got rate-limit metadata %v", i+1, header)
+		if len(header.Get("ratelimit")) != 0 {
+			t.Fatalf("Check %d: excluded method got rate-limit metadata %v", i+1, header)
+		}
+	}
+	// A method named in full is more specific than its excluded service.
+	for i := range 2 {
+		w, err := s.health.Watch(context.Background(), &healthpb.HealthCheckRequest{})
+		if err == nil {
+			_, err = w.Recv()
+		}
+		if want := []codes.Code{codes.OK, codes.ResourceExhausted}[i]; status.Code(err) != want {
+			t.Fatalf("Watch %d: %v, want %v", i+1, err, want)
 		}
 	}
 }
@@ -429,18 +483,20 @@ func TestSeveralRulesNoPollution(t *testing.T) {
 		if err != nil {
 			t.Fatalf("key b%d: %v, want OK: denied calls must not consume per-ip", i, err)
 		}
-		// The metadata describes the rule with the fewest units left: per-key (1 left)
-		// on the first call, per-ip (0 left) on the last.
-		want := map[int]string{0: `"per-key";r=1;`, 2: `"per-ip";r=0;`}[i]
-		if got := get(header, "ratelimit"); !strings.HasPrefix(got, want) {
+		// The metadata names the rule with the smallest share of its capacity left:
+		// per-ip, with 2, 1, 0 of 5 against per-key's 1 of 2.
+		if got, want := get(header, "ratelimit"), `"per-ip";r=`+strconv.Itoa(2-i)+`;`; !strings.HasPrefix(got, want) {
 			t.Errorf("key b%d: ratelimit = %q, want prefix %q", i, got, want)
+		}
+		if got, want := get(header, "ratelimit-policy"), `"per-ip";q=5;w=3600, "per-key";q=2;w=3600`; got != want {
+			t.Errorf("key b%d: ratelimit-policy = %q, want %q", i, got, want)
 		}
 	}
 	_, trailer, err := s.check(withKey("c"))
 	if status.Code(err) != codes.ResourceExhausted || quotaSubject(err) != "rule:per-ip" {
 		t.Fatalf("key c: %v, want ResourceExhausted by per-ip", err)
 	}
-	if got := get(trailer, "ratelimit-policy"); got != `"per-ip";q=5;w=3600` {
+	if got := get(trailer, "ratelimit-policy"); got != `"per-ip";q=5;w=3600, "per-key";q=2;w=3600` {
 		t.Errorf("key c: ratelimit-policy = %q", got)
 	}
 	if got, want := rec.count("per-ip", ratelimit.Allowed), 5; got != want {
@@ -469,9 +525,9 @@ func TestFailPolicy(t *testing.T) {
 			var mu sync.Mutex
 			var hooked []error
 			s := newServer(t, grpclimit.Interceptor{
-				Limiter:    perHour(store, 1),
-				FailPolicy: tc.policy,
-				Observer:   rec,
+				Limiter:      perHour(store, 1),
+				OnStoreError: tc.policy,
+				Observer:     rec,
 				OnError: func(_ context.Context, method string, err error) {
 					mu.Lock()
 					defer mu.Unlock()
@@ -531,16 +587,25 @@ func TestConcurrencyExact(t *testing.T) {
 	if ok.Load() != capacity || limited.Load() != goroutines*calls-capacity {
 		t.Errorf("%d passed and %d were limited, want exactly %d and %d", ok.Load(), limited.Load(), capacity, goroutines*calls-capacity)
 	}
-	// The global rule was charged by the passing calls only.
-	header, _, err := s.check(context.Background())
+	// The global rule was charged by the passing calls only: a denied call reports
+	// what every rule has left.
+	_, trailer, err := s.check(context.Background())
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("one more call: %v, want ResourceExhausted", err)
 	}
-	_ = header
-	lim := perHour(store, 1000)
-	r, err := lim.AllowN(context.Background(), "global\x00"+checkMethod, 0)
-	if err != nil || r.Remaining != 1000-capacity {
-		t.Errorf("global remaining = %d (%v), want %d", r.Remaining, err, 1000-capacity)
+	if got, want := get(trailer, "ratelimit-policy"), `"per-ip";q=20;w=3600, "global";q=1000;w=3600`; got != want {
+		t.Errorf("ratelimit-policy = %q, want %q", got, want)
+	}
+	// Peek at the global rule's state with a rule of its own on the same key.
+	peek := newServer(t, grpclimit.Interceptor{Rules: []grpclimit.Rule{
+		{Name: "global", Limiter: perHour(store, 1000), Key: grpclimit.FullMethod},
+	}})
+	header, _, err := peek.check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := get(header, "ratelimit"), `"global";r=`+strconv.Itoa(1000-capacity-1)+`;`; !strings.HasPrefix(got, want) {
+		t.Errorf("global after the run: ratelimit = %q, want prefix %q", got, want)
 	}
 }
 
@@ -618,22 +683,27 @@ func TestInvalidConfiguration(t *testing.T) {
 	store := newStore(t)
 	lim := perHour(store, 1)
 	for name, in := range map[string]grpclimit.Interceptor{
-		"no limiter":        {Rules: []grpclimit.Rule{{Name: "a"}}},
-		"duplicate names":   {Rules: []grpclimit.Rule{{Name: "a", Limiter: lim}, {Name: "a", Limiter: lim}}},
-		"default taken":     {Limiter: lim, Rules: []grpclimit.Rule{{Name: "default", Limiter: lim}}},
-		"bad pattern":       {Rules: []grpclimit.Rule{{Limiter: lim, Methods: []string{"pkg.Service/Method"}}}},
-		"nested pattern":    {Rules: []grpclimit.Rule{{Limiter: lim, Methods: []string{"/a/b/c"}}}},
-		"bad exclude":       {Limiter: lim, Exclude: []string{"/"}},
-		"non-ASCII name":    {Rules: []grpclimit.Rule{{Name: "débit", Limiter: lim}}},
-		"no store":          {Limiter: ratelimit.New(nil, ratelimit.GCRA, ratelimit.PerSecond(1))},
-		"unknown policy":    {Limiter: lim, FailPolicy: 7},
-		"unknown missing":   {Rules: []grpclimit.Rule{{Limiter: lim, MissingKey: 9}}},
-		"unknown headers":   {Limiter: lim, Headers: 9},
-		"name of 65 bytes":  {Rules: []grpclimit.Rule{{Name: strings.Repeat("n", 65), Limiter: lim}}},
-		"default collision": {Limiter: lim, Rules: []grpclimit.Rule{{Name: "default", Limiter: lim, Methods: []string{checkMethod}}}},
+		"no limiter":          {},
+		"rule without one":    {Rules: []grpclimit.Rule{{Name: "a"}}},
+		"duplicate names":     {Rules: []grpclimit.Rule{{Name: "a", Limiter: lim}, {Name: "a", Limiter: lim}}},
+		"duplicate defaults":  {Limiter: lim, Rules: []grpclimit.Rule{{}, {}}},
+		"bad pattern":         {Limiter: lim, Rules: []grpclimit.Rule{{Methods: []string{"pkg.Service/Method"}}}},
+		"nested pattern":      {Limiter: lim, Rules: []grpclimit.Rule{{Methods: []string{"/a/b/c"}}}},
+		"empty service":       {Limiter: lim, Rules: []grpclimit.Rule{{Methods: []string{"//"}}}},
+		"bad exclude":         {Limiter: lim, Exclude: []string{"Health"}},
+		"excluded and ruled":  {Limiter: lim, Exclude: []string{healthSvc}, Rules: []grpclimit.Rule{{Methods: []string{healthSvc}}}},
+		"non-ASCII name":      {Limiter: lim, Rules: []grpclimit.Rule{{Name: "débit"}}},
+		"quote in name":       {Limiter: lim, Rules: []grpclimit.Rule{{Name: `a"b`}}},
+		"name of 65 bytes":    {Limiter: lim, Rules: []grpclimit.Rule{{Name: strings.Repeat("n", 65)}}},
+		"no store":            {Limiter: ratelimit.New(nil, ratelimit.GCRA, ratelimit.PerSecond(1))},
+		"invalid limit":       {Limiter: ratelimit.New(store, ratelimit.GCRA, ratelimit.Limit{Rate: 1})},
+		"invalid algorithm":   {Limiter: ratelimit.New(store, 0, ratelimit.PerSecond(1))},
+		"unknown fail policy": {Limiter: lim, OnStoreError: 7},
+		"unknown missing key": {Limiter: lim, Rules: []grpclimit.Rule{{MissingKey: 9}}},
+		"unknown headers":     {Limiter: lim, Headers: 9},
 	} {
-		if err := in.Check(); err == nil {
-			t.Errorf("%s: Check() = nil, want an error", name)
+		if err := in.Validate(); !errors.Is(err, grpclimit.ErrConfig) {
+			t.Errorf("%s: Validate() = %v, want an error matching ErrConfig", name, err)
 		}
 	}
 
@@ -664,16 +734,18 @@ func TestInvalidConfiguration(t *testing.T) {
 	}
 }
 
-func TestInvalidLimitFailsAlone(t *testing.T) {
+func TestLimitBrokenAtRunTimeFailsAlone(t *testing.T) {
 	store := newStore(t)
 	rec := &recorder{}
+	broken := perHour(store, 5)
 	s := newServer(t, grpclimit.Interceptor{
 		Observer: rec,
 		Rules: []grpclimit.Rule{
-			{Name: "broken", Limiter: ratelimit.New(store, ratelimit.GCRA, ratelimit.Limit{Rate: 0, Period: time.Second})},
+			{Name: "broken", Limiter: broken},
 			{Name: "fine", Limiter: perHour(store, 1)},
 		},
 	})
+	broken.SetLimit(ratelimit.Limit{Rate: 0, Period: time.Second})
 	if _, _, err := s.check(context.Background()); err != nil {
 		t.Fatalf("call 1: %v, want OK under FailOpen", err)
 	}
@@ -689,8 +761,8 @@ func TestCanceledContext(t *testing.T) {
 	// A store that blocks until the call's context ends: the interceptor reports the
 	// context's status, not the fail policy's.
 	s := newServer(t, grpclimit.Interceptor{
-		Limiter:    ratelimit.New(blockingStore{}, ratelimit.GCRA, ratelimit.PerSecond(1)),
-		FailPolicy: grpclimit.FailClosed,
+		Limiter:      ratelimit.New(blockingStore{}, ratelimit.GCRA, ratelimit.PerSecond(1)),
+		OnStoreError: grpclimit.FailClosed,
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()

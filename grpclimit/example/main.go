@@ -69,14 +69,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				Methods:    []string{"/grpc.health.v1.Health/Check"},
 				Key:        grpclimit.Metadata("x-api-key"),
 				KeyClass:   "api_key",
-				MissingKey: grpclimit.SkipMissingKey,
+				MissingKey: grpclimit.MissingKeySkip,
 			},
 		},
 		OnError: func(_ context.Context, method string, err error) {
 			fmt.Fprintf(stderr, "rate limiter error on %s: %v\n", method, err)
 		},
 	}
-	if err := in.Check(); err != nil {
+	if err := in.Validate(); err != nil {
 		return err
 	}
 	srv := grpc.NewServer(

@@ -14,7 +14,7 @@ func TestRunOnLoopback(t *testing.T) {
 	}
 	want := `call 1: OK  ratelimit: "per-key";r=1;t=30
 call 2: OK  ratelimit: "per-key";r=0;t=60
-call 3: ResourceExhausted  retry in 30s  ratelimit: "per-key";r=0;t=60
+call 3: ResourceExhausted  retry in 30s  ratelimit: "per-key";r=0;t=30
 `
 	if got := stdout.String(); got != want {
 		t.Errorf("output:\n%s\nwant:\n%s", got, want)
