@@ -63,7 +63,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			{Name: "login", Pattern: "POST /login", Limiter: ratelimit.New(store, ratelimit.SlidingWindowLog, loginLimit)},
 		},
 		Exclude: []string{"GET /healthz"},
-		OnError: func(r *http.Request, err error) { fmt.Fprintf(stderr, "ratelimit: %s %s: %v\n", r.Method, r.URL.Path, err) },
+		OnError: func(r *http.Request, err error) {
+			fmt.Fprintf(stderr, "ratelimit: %s %s: %v\n", r.Method, r.URL.Path, err)
+		},
 	}
 	if err := mw.Validate(); err != nil {
 		return err
