@@ -780,3 +780,53 @@ func (blockingStore) Take(ctx context.Context, _ string, _ ratelimit.Algorithm, 
 }
 
 func (blockingStore) Reset(context.Context, string, ratelimit.Algorithm) error { return nil }
+
+// BenchmarkUnaryCall measures a real unary call over loopback, bare and behind the
+// interceptor (one rule on the peer address, a limit never reached), to show what the
+// limiter adds to a call.
+func BenchmarkUnaryCall(b *testing.B) {
+	store := memorystore.New(nil)
+	defer store.Close()
+	lim := ratelimit.New(store, ratelimit.GCRA, ratelimit.PerSecond(1<<30))
+	for _, tc := range []struct {
+		name string
+		opts []grpc.ServerOption
+	}{
+		{"bare", nil},
+		{"limited", interceptors(grpclimit.Interceptor{Limiter: lim})},
+		{"limited,HeadersNone", interceptors(grpclimit.Interceptor{Limiter: lim, Headers: grpclimit.HeadersNone})},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := grpc.NewServer(tc.opts...)
+			healthpb.RegisterHealthServer(srv, health.NewServer())
+			go func() { _ = srv.Serve(lis) }()
+			defer srv.Stop()
+			conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			client := healthpb.NewHealthClient(conn)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+func interceptors(in grpclimit.Interceptor) []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.UnaryInterceptor(in.UnaryServerInterceptor()),
+		grpc.StreamInterceptor(in.StreamServerInterceptor()),
+	}
+}
