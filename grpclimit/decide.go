@@ -40,6 +40,7 @@ type compiled struct {
 	headers       HeaderStyle
 	obs           ratelimit.Observer
 	onError       func(ctx context.Context, fullMethod string, err error)
+	ip            *clientIP
 	hasPerMessage bool
 	pool          sync.Pool // of *scratch
 }
@@ -111,6 +112,7 @@ func (in Interceptor) compile() (*compiled, error) {
 		obs:      in.Observer,
 		onError:  in.OnError,
 		patterns: make(map[string]patternSet),
+		ip:       newClientIP(in.ClientIP),
 	}
 	for _, p := range in.Exclude {
 		if err := checkPattern(p); err != nil {
@@ -302,8 +304,9 @@ func (c *compiled) add(ctx context.Context, method string, r *crule, s *scratch)
 	var key string
 	var missing error
 	if r.key == nil {
-		if key = peerKey(ctx, r.prefix, defaultIPv4Bits, defaultIPv6Bits); key == "" {
-			missing = fmt.Errorf("%w: the peer has no IP address", ErrNoKey)
+		var err error
+		if key, err = c.ip.key(ctx, r.prefix); err != nil {
+			missing = fmt.Errorf("%w: %w", ErrNoKey, err)
 		}
 	} else {
 		k, ok := r.key(ctx, method)
@@ -316,10 +319,11 @@ func (c *compiled) add(ctx context.Context, method string, r *crule, s *scratch)
 			key = r.prefix + k
 		}
 		if missing != nil && r.missing == MissingKeyFallback {
-			if key = peerKey(ctx, r.fbPrefix, defaultIPv4Bits, defaultIPv6Bits); key != "" {
+			var err error
+			if key, err = c.ip.key(ctx, r.fbPrefix); err == nil {
 				missing = nil
 			} else {
-				missing = fmt.Errorf("%w, and the peer has no IP address to fall back on", missing)
+				missing = fmt.Errorf("%w, and no client address to fall back on: %w", missing, err)
 			}
 		}
 	}

@@ -24,6 +24,10 @@
 // service, then "/", the default for calls no other pattern matches).
 // [Interceptor.Exclude] exempts patterns from every rule.
 //
+// Rules without a Key are limited by the client's address: the peer's, or, when the peer
+// is a trusted proxy, the one it forwards in metadata ([Interceptor.ClientIP], the
+// httplimit package's type, with its rules). IPv6 clients are grouped by /64.
+//
 // Keys are namespaced by rule name: two rules never share state, even on one store and
 // one algorithm. A rule with the same name and key in httplimit shares its state, so one
 // budget can cover a service's HTTP and gRPC faces. A call whose key is missing, empty or

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/httplimit"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -34,6 +35,16 @@ type Interceptor struct {
 	// a rule on "/pkg.Service/Method" still applies to that method when "/pkg.Service/"
 	// is excluded. An excluded call gets no rate-limit metadata. Default none.
 	Exclude []string
+
+	// ClientIP derives client addresses for rules with no Key and for the
+	// MissingKeyFallback policy, with the httplimit package's type and rules: the peer's
+	// address, grouped by IPv6Prefix (default 64) and IPv4Prefix (default 32); when the
+	// peer is one of TrustedProxies, the rightmost untrusted address of the forwarding
+	// metadata named by ProxyHeader (default "X-Forwarded-For", read as the metadata key
+	// "x-forwarded-for", which Envoy sets). Default: the peer address, IPv6 by /64, no
+	// trusted proxies, so forwarding metadata, which any client can send, is ignored.
+	// A client whose forwarded address is malformed has no address.
+	ClientIP httplimit.ClientIP
 
 	// Headers selects the rate-limit metadata sent with responses. Default [HeadersIETF].
 	Headers HeaderStyle

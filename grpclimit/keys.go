@@ -2,12 +2,16 @@ package grpclimit
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/go-ratelimit/ratelimit/httplimit"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 )
@@ -30,9 +34,9 @@ const (
 // "2001:db8:1:2::/64". A peer that is not an IP address, such as a Unix socket or an
 // in-process connection, has no key.
 //
-// The peer is the address that connected: behind a proxy it is the proxy's. Metadata set
-// by clients (x-forwarded-for and the like) is not trusted by PeerIP; read it with
-// [Metadata] only where a trusted proxy sets it.
+// The peer is the address that connected: behind a proxy it is the proxy's. PeerIP
+// ignores forwarding metadata, which any client can send; rules without a Key use
+// [Interceptor.ClientIP] instead, which reads it from trusted proxies only.
 func PeerIP(ctx context.Context, _ string) (string, bool) {
 	k := peerKey(ctx, "", defaultIPv4Bits, defaultIPv6Bits)
 	return k, k != ""
@@ -60,9 +64,18 @@ func PeerPrefix(ipv4Bits, ipv6Bits int) KeyFunc {
 // peerKey returns prefix followed by the peer's grouped address, or "" when the peer has
 // no IP address. It allocates only the returned string.
 func peerKey(ctx context.Context, prefix string, v4, v6 int) string {
+	ip, ok := peerAddr(ctx)
+	if !ok {
+		return ""
+	}
+	return groupedKey(prefix, ip, v4, v6)
+}
+
+// peerAddr returns the normalised IP address of the connection's peer.
+func peerAddr(ctx context.Context) (netip.Addr, bool) {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {
-		return ""
+		return netip.Addr{}, false
 	}
 	var ip netip.Addr
 	switch a := p.Addr.(type) {
@@ -73,21 +86,26 @@ func peerKey(ctx context.Context, prefix string, v4, v6 int) string {
 	default:
 		ap, err := netip.ParseAddrPort(a.String())
 		if err != nil {
-			return ""
+			return netip.Addr{}, false
 		}
 		ip = ap.Addr()
 	}
 	if !ip.IsValid() {
-		return ""
+		return netip.Addr{}, false
 	}
-	ip = ip.Unmap().WithZone("")
+	return ip.Unmap().WithZone(""), true
+}
+
+// groupedKey returns prefix followed by ip grouped by v4 or v6 bits: the address when the
+// bits cover it all, else the prefix, "198.51.100.0/24".
+func groupedKey(prefix string, ip netip.Addr, v4, v6 int) string {
 	bits := v6
 	if ip.Is4() {
 		bits = v4
 	}
 	var buf [128]byte
 	b := append(buf[:0], prefix...)
-	if bits == ip.BitLen() {
+	if bits >= ip.BitLen() {
 		b = ip.AppendTo(b)
 	} else {
 		pfx, err := ip.Prefix(bits)
@@ -97,6 +115,56 @@ func peerKey(ctx context.Context, prefix string, v4, v6 int) string {
 		b = pfx.AppendTo(b)
 	}
 	return string(b)
+}
+
+// clientIP derives the addresses of rules without a Key and of MissingKeyFallback.
+type clientIP struct {
+	cfg    httplimit.ClientIP
+	v4, v6 int
+	header string // the metadata key of cfg.ProxyHeader
+}
+
+func newClientIP(cfg httplimit.ClientIP) *clientIP {
+	c := &clientIP{cfg: cfg, v4: cfg.IPv4Prefix, v6: cfg.IPv6Prefix}
+	if c.v4 <= 0 || c.v4 > 32 {
+		c.v4 = defaultIPv4Bits
+	}
+	if c.v6 <= 0 {
+		c.v6 = defaultIPv6Bits
+	}
+	c.v6 = min(c.v6, 128)
+	c.cfg.TrustedProxies = slices.Clone(cfg.TrustedProxies)
+	if c.cfg.ProxyHeader == "" {
+		c.cfg.ProxyHeader = "X-Forwarded-For"
+	}
+	c.header = strings.ToLower(c.cfg.ProxyHeader)
+	return c
+}
+
+// key returns prefix followed by the client's grouped address, or an error when it is
+// unknown. When the peer is a trusted proxy, the client is read from the forwarding
+// metadata exactly as httplimit reads the header of the same name.
+func (c *clientIP) key(ctx context.Context, prefix string) (string, error) {
+	ip, ok := peerAddr(ctx)
+	if !ok {
+		return "", errors.New("the peer has no IP address")
+	}
+	if len(c.cfg.TrustedProxies) > 0 && slices.ContainsFunc(c.cfg.TrustedProxies, func(p netip.Prefix) bool { return p.Contains(ip) }) {
+		values := metadata.ValueFromIncomingContext(ctx, c.header)
+		if len(values) == 0 {
+			return groupedKey(prefix, ip, c.v4, c.v6), nil // the proxy itself
+		}
+		r := &http.Request{
+			RemoteAddr: netip.AddrPortFrom(ip, 0).String(),
+			Header:     http.Header{http.CanonicalHeaderKey(c.cfg.ProxyHeader): values},
+		}
+		client, err := c.cfg.Addr(r)
+		if err != nil {
+			return "", fmt.Errorf("metadata %s: %w", c.header, err)
+		}
+		ip = client
+	}
+	return groupedKey(prefix, ip, c.v4, c.v6), nil
 }
 
 // Metadata returns a KeyFunc that reads the first non-empty value of the request metadata

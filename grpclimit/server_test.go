@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/grpclimit"
+	"github.com/go-ratelimit/ratelimit/httplimit"
 	"github.com/go-ratelimit/ratelimit/memorystore"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -829,4 +831,47 @@ func interceptors(in grpclimit.Interceptor) []grpc.ServerOption {
 		grpc.UnaryInterceptor(in.UnaryServerInterceptor()),
 		grpc.StreamInterceptor(in.StreamServerInterceptor()),
 	}
+}
+
+func TestForwardedClients(t *testing.T) {
+	forwarded := func(xff string) context.Context {
+		return metadata.AppendToOutgoingContext(context.Background(), "x-forwarded-for", xff)
+	}
+	t.Run("untrusted peer", func(t *testing.T) {
+		// Spoofed forwarding metadata from a peer nobody vouches for is ignored: the
+		// calls are limited by the peer's own address.
+		s := newServer(t, grpclimit.Interceptor{Limiter: perHour(newStore(t), 2)})
+		for i, xff := range []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"} {
+			_, _, err := s.check(forwarded(xff))
+			if want := []codes.Code{codes.OK, codes.OK, codes.ResourceExhausted}[i]; status.Code(err) != want {
+				t.Fatalf("call %d from %s: %v, want %v", i+1, xff, err, want)
+			}
+		}
+	})
+	t.Run("trusted proxy", func(t *testing.T) {
+		s := newServer(t, grpclimit.Interceptor{
+			Limiter:  perHour(newStore(t), 1),
+			ClientIP: httplimit.ClientIP{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		})
+		for i, tc := range []struct {
+			xff  string
+			want codes.Code
+		}{
+			{"203.0.113.1", codes.OK},
+			{"203.0.113.2", codes.OK},
+			{"198.51.100.1, 203.0.113.1", codes.ResourceExhausted}, // the rightmost untrusted hop
+			{"203.0.113.3, 127.0.0.9", codes.OK},                   // trusted hops are skipped
+			{"2001:db8:1:2::1", codes.OK},
+			{"2001:db8:1:2::2", codes.ResourceExhausted}, // the same /64
+			{"not-an-address", codes.InvalidArgument},    // no guess
+		} {
+			if _, _, err := s.check(forwarded(tc.xff)); status.Code(err) != tc.want {
+				t.Fatalf("call %d from %q: %v, want %v", i+1, tc.xff, err, tc.want)
+			}
+		}
+		// A call without forwarding metadata is the proxy's own.
+		if _, _, err := s.check(context.Background()); err != nil {
+			t.Fatalf("the proxy's own call: %v", err)
+		}
+	})
 }
