@@ -13,21 +13,21 @@ import (
 )
 
 // Interceptor limits the calls of a gRPC server. Its exported fields configure it; the
-// zero value with a Limiter limits every call by the peer's IP address. Build the
+// zero value with a Limiter limits every call by the client's IP address. Build the
 // interceptors once, with [Interceptor.UnaryServerInterceptor] and
 // [Interceptor.StreamServerInterceptor]: they read the configuration when built, and
 // later changes to the fields do not affect them. The interceptors are safe for concurrent
 // use.
 type Interceptor struct {
 	// Limiter is the limit of the implicit rule when Rules is empty (one rule named
-	// "default" on the peer's IP address, for every call), and of every rule whose own
+	// "default" on the client's IP address, for every call), and of every rule whose own
 	// Limiter is nil.
 	Limiter *ratelimit.Limiter
 
 	// Rules are the limits applied to calls. Rules without Methods apply to every call;
 	// among the others, only the rules of the most specific pattern that matches the
 	// call apply: the full method name, then the service prefix, then "/". Default
-	// (empty): one rule named "default" on the peer's IP address with Limiter.
+	// (empty): one rule named "default" on the client's IP address with Limiter.
 	Rules []Rule
 
 	// Exclude lists method patterns, as in [Rule.Methods], of calls no rule applies to,
@@ -84,12 +84,13 @@ type Rule struct {
 	// Methods are the patterns of the calls the rule applies to: a full method name such
 	// as "/pkg.Service/Method"; a service, "/pkg.Service/", for its methods that no rule
 	// names in full; or "/", for the calls no other pattern matches (the default rule).
-	// The methods of one rule share its keys: with Methods {A, B} and the peer IP as key,
+	// The methods of one rule share its keys: with Methods {A, B} and the client IP as key,
 	// a client's calls to A and B draw from one budget. Default none: every call, in
 	// addition to the rules of any matching pattern.
 	Methods []string
 
-	// Key computes the key calls are limited by. Default: [PeerIP].
+	// Key computes the key calls are limited by. Default: the client IP address, per
+	// [Interceptor.ClientIP].
 	Key KeyFunc
 
 	// KeyClass names the kind of key, such as "ip", "api_key" or "user", for observer
@@ -122,9 +123,9 @@ type CostFunc func(ctx context.Context, fullMethod string, req any) int
 type MissingKeyPolicy uint8
 
 const (
-	// MissingKeyFallback limits the call by its peer's IP address instead, under the
+	// MissingKeyFallback limits the call by its client IP address instead, under the
 	// same rule and limit but in a namespace of its own, so a call cannot escape a rule
-	// by leaving out its metadata. When the peer has no IP address either (a Unix
+	// by leaving out its metadata. When the client has no IP address either (a Unix
 	// socket), the call is rejected as by MissingKeyReject. The default: it never leaves
 	// a rule unenforced and never turns away clients that are merely anonymous.
 	MissingKeyFallback MissingKeyPolicy = iota
