@@ -16,7 +16,8 @@
 // the keys themselves, so there is never one series per client. As a guard against a
 // misconfiguration that would feed them unbounded values, the distinct values of each
 // label are capped ([Options.MaxRules], [Options.MaxKeyClasses]): values seen after the
-// cap is reached are counted under "other".
+// cap is reached are counted under "other" (as is a rule or key class named "other").
+// Values that are not valid UTF-8 are repaired, since Prometheus refuses them.
 //
 // Observe allocates nothing once the series of an event's labels exist: the series are
 // cached per label set.
@@ -32,10 +33,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metric names and labels.
+// The metrics' names, before any [Options.Namespace], and the folded label value.
 const (
-	DecisionsName = "ratelimit_decisions_total"
-	DurationName  = "ratelimit_decision_duration_seconds"
+	DecisionsName = "ratelimit_decisions_total"           // counter{rule, key_class, outcome}
+	DurationName  = "ratelimit_decision_duration_seconds" // histogram{rule, outcome}
 
 	// OtherLabel replaces rule and key class values beyond the caps.
 	OtherLabel = "other"
@@ -115,7 +116,7 @@ type series struct {
 
 // New returns an Observer whose metrics are registered with reg; nil reg means
 // [prometheus.DefaultRegisterer]. It fails if the metrics are already registered, or if
-// opts is invalid (buckets not increasing, a namespace that is not a metric name).
+// the buckets do not increase.
 func New(reg prometheus.Registerer, opts *Options) (*Observer, error) {
 	var o Options
 	if opts != nil {
