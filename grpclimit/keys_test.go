@@ -9,8 +9,10 @@ import (
 
 	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/memorystore"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 )
 
 func peerContext(addr net.Addr) context.Context {
@@ -204,5 +206,25 @@ func BenchmarkCheck(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// A call whose context has ended fails with the context's status, not the fail policy's.
+func TestEndedContext(t *testing.T) {
+	store := memorystore.New(nil)
+	defer store.Close()
+	c, err := Interceptor{Limiter: ratelimit.New(store, ratelimit.GCRA, ratelimit.PerSecond(1)), OnStoreError: FailClosed}.compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(peerContext(tcp("192.0.2.1:1")))
+	cancel()
+	if _, err := c.check(ctx, "/pkg.S/M", nil, phaseCall); status.Code(err) != codes.Canceled {
+		t.Errorf("check with a canceled context: %v, want Canceled", err)
+	}
+	ctx, cancel = context.WithDeadline(peerContext(tcp("192.0.2.1:1")), time.Now().Add(-time.Second))
+	defer cancel()
+	if _, err := c.check(ctx, "/pkg.S/M", nil, phaseCall); status.Code(err) != codes.DeadlineExceeded {
+		t.Errorf("check past the deadline: %v, want DeadlineExceeded", err)
 	}
 }

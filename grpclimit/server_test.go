@@ -759,29 +759,6 @@ func TestLimitBrokenAtRunTimeFailsAlone(t *testing.T) {
 	}
 }
 
-func TestCanceledContext(t *testing.T) {
-	// A store that blocks until the call's context ends: the interceptor reports the
-	// context's status, not the fail policy's.
-	s := newServer(t, grpclimit.Interceptor{
-		Limiter:      ratelimit.New(blockingStore{}, ratelimit.GCRA, ratelimit.PerSecond(1)),
-		OnStoreError: grpclimit.FailClosed,
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, _, err := s.check(ctx); status.Code(err) != codes.DeadlineExceeded {
-		t.Fatalf("%v, want DeadlineExceeded", err)
-	}
-}
-
-// blockingStore is a Store whose decisions wait for the context to end.
-type blockingStore struct{}
-
-func (blockingStore) Take(ctx context.Context, _ string, _ ratelimit.Algorithm, _ ratelimit.Limit, _ int) (ratelimit.Result, error) {
-	<-ctx.Done()
-	return ratelimit.Result{}, ctx.Err()
-}
-
-func (blockingStore) Reset(context.Context, string, ratelimit.Algorithm) error { return nil }
 
 // BenchmarkUnaryCall measures a real unary call over loopback, bare and behind the
 // interceptor (one rule on the peer address, a limit never reached), to show what the
