@@ -759,7 +759,6 @@ func TestLimitBrokenAtRunTimeFailsAlone(t *testing.T) {
 	}
 }
 
-
 // BenchmarkUnaryCall measures a real unary call over loopback, bare and behind the
 // interceptor (one rule on the peer address, a limit never reached), to show what the
 // limiter adds to a call.
