@@ -18,7 +18,7 @@ func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	t.Parallel()
+	// Not parallel: it loads the machine (see conformance_test.go).
 	cl := redistest.StartCluster(t)
 	t.Run("Differential", func(t *testing.T) {
 		t.Parallel()
@@ -32,10 +32,6 @@ func TestCluster(t *testing.T) {
 		t.Parallel()
 		c := cl.Client(t)
 		testKeysExpire(t, newStoreOn(t, c, nil), c)
-	})
-	t.Run("MultiProcess", func(t *testing.T) {
-		t.Parallel()
-		testMultiProcess(t, "cluster", cl.Addrs())
 	})
 	t.Run("SpreadsOverSlots", func(t *testing.T) {
 		t.Parallel()
@@ -63,7 +59,7 @@ func TestClusterFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	t.Parallel()
+	// Not parallel: its load would disturb the timing of the parallel tests.
 	cl := redistest.StartCluster(t)
 	c := cl.Client(t)
 	var failures atomic.Int64

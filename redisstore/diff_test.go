@@ -63,7 +63,7 @@ var diffLimits = []ratelimit.Limit{
 // TestDifferential runs random traces through the scripts, at simulated instants, and
 // through internal/algo, and requires the same decisions to the nanosecond.
 func TestDifferential(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it loads the machine (see conformance_test.go).
 	s, _ := newStore(t, nil)
 	testDifferential(t, s)
 }

@@ -82,7 +82,7 @@ func pollUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 // call returns within the timeout plus a margin, with a policy answer and no error while
 // Redis is down, the breaker opens, and the store recovers by itself.
 func TestKillRestart(t *testing.T) {
-	t.Parallel()
+	// Not parallel: its load would disturb the timing of the parallel tests.
 	srv := redistest.Start(t)
 	c := newClient(t, srv.Addr())
 	var hookCalls atomic.Int64

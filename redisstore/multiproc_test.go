@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/internal/redistest"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 )
 
 // childEnv carries the parameters of TestMultiProcessChild from the parent process:
@@ -82,14 +84,25 @@ func TestMultiProcessChild(t *testing.T) {
 	}
 	mode, addrs, prefix := f[0], strings.Split(f[1], ","), f[2]
 	startNs, _ := strconv.ParseInt(f[3], 10, 64)
-	var c redis.UniversalClient
-	if mode == "cluster" {
-		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ContextTimeoutEnabled: true, PoolSize: goroutines})
-	} else {
-		c = redis.NewClient(&redis.Options{Addr: addrs[0], ContextTimeoutEnabled: true, PoolSize: goroutines})
+	opts := &Options{Prefix: prefix, Policy: FailError, Timeout: 5 * time.Second}
+	var s *Store
+	switch mode {
+	case "cluster":
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ContextTimeoutEnabled: true, PoolSize: goroutines})
+		defer c.Close()
+		s = New(c, opts)
+	case "rueidis":
+		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: addrs, DisableCache: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s = NewRueidis(c, opts)
+	default:
+		c := redis.NewClient(&redis.Options{Addr: addrs[0], ContextTimeoutEnabled: true, PoolSize: goroutines})
+		defer c.Close()
+		s = New(c, opts)
 	}
-	defer c.Close()
-	s := New(c, &Options{Prefix: prefix, Policy: FailError, Timeout: 5 * time.Second})
 	defer s.Close()
 	ctx := context.Background()
 	time.Sleep(time.Until(time.Unix(0, startNs)))
@@ -120,12 +133,17 @@ func TestMultiProcessChild(t *testing.T) {
 	}
 }
 
+// TestMultiProcess runs the multi-process test on a standalone server and on a Cluster,
+// through go-redis and rueidis. Not parallel: its load would disturb the timing of the
+// parallel tests, which run after it.
 func TestMultiProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	t.Parallel()
-	s, _ := newStore(t, nil)
-	addr := s.client.(*redis.Client).Options().Addr
-	testMultiProcess(t, "standalone", []string{addr})
+	addr := redistest.Addr(t)
+	t.Run("standalone", func(t *testing.T) { testMultiProcess(t, "standalone", []string{addr}) })
+	t.Run("rueidis", func(t *testing.T) { testMultiProcess(t, "rueidis", []string{addr}) })
+	cl := redistest.StartCluster(t)
+	t.Run("cluster", func(t *testing.T) { testMultiProcess(t, "cluster", cl.Addrs()) })
+	t.Run("rueidis-cluster", func(t *testing.T) { testMultiProcess(t, "rueidis", cl.Addrs()) })
 }

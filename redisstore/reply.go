@@ -9,25 +9,34 @@ import (
 
 	"github.com/go-ratelimit/ratelimit/internal/algo"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 )
 
 // errReply reports a reply of a shape the scripts never send.
 var errReply = errors.New("redisstore: unexpected reply")
 
-// decode reads a script's reply, {allowed, remaining, retry_us, retry_ns, reset_us,
-// reset_ns}, checking every element: anything else is an error, never a panic.
-func decode(v any) (algo.Decision, error) {
+// decodeGoRedis reads a script's reply as go-redis returns it: six integers.
+func decodeGoRedis(v any) ([]int64, error) {
 	a, ok := v.([]any)
 	if !ok || len(a) != 6 {
-		return algo.Decision{}, fmt.Errorf("%w: %T %v", errReply, v, v)
+		return nil, fmt.Errorf("%w: %T %v", errReply, v, v)
 	}
-	var x [6]int64
+	x := make([]int64, 6)
 	for i, e := range a {
 		n, ok := e.(int64)
 		if !ok {
-			return algo.Decision{}, fmt.Errorf("%w: element %d is %T %v", errReply, i, e, e)
+			return nil, fmt.Errorf("%w: element %d is %T %v", errReply, i, e, e)
 		}
 		x[i] = n
+	}
+	return x, nil
+}
+
+// decode reads a script's reply, {allowed, remaining, retry_us, retry_ns, reset_us,
+// reset_ns}, checking every element: anything else is an error, never a panic.
+func decode(x []int64) (algo.Decision, error) {
+	if len(x) != 6 {
+		return algo.Decision{}, fmt.Errorf("%w: %d elements", errReply, len(x))
 	}
 	retry, ok1 := nanos(x[2], x[3])
 	reset, ok2 := nanos(x[4], x[5])
@@ -46,7 +55,17 @@ func nanos(us, ns int64) (int64, bool) {
 	return d, d >= 0
 }
 
-func asRedisError(err error, target *redis.Error) bool { return errors.As(err, target) }
+// serverError returns the message of an error reply from the server, from either client.
+func serverError(err error) (string, bool) {
+	var re redis.Error
+	if errors.As(err, &re) {
+		return re.Error(), true
+	}
+	if re, ok := rueidis.IsRedisErr(err); ok {
+		return re.Error(), true
+	}
+	return "", false
+}
 
 // provesNotRun reports whether err shows that the script did not run, so that running it
 // again cannot consume twice: the connection was never made, no connection was free, or
@@ -59,9 +78,7 @@ func provesNotRun(err error) bool {
 	if errors.Is(err, redis.ErrPoolTimeout) {
 		return true
 	}
-	var re redis.Error
-	if asRedisError(err, &re) {
-		msg := re.Error()
+	if msg, ok := serverError(err); ok {
 		for _, p := range notRunPrefixes {
 			if strings.HasPrefix(msg, p) {
 				return true
@@ -84,9 +101,8 @@ func isUnavailable(err error) bool {
 	if errors.Is(err, errReply) {
 		return false
 	}
-	var re redis.Error
-	if asRedisError(err, &re) {
-		return provesNotRun(err) || strings.HasPrefix(re.Error(), "OOM") || strings.HasPrefix(re.Error(), "NOREPLICAS")
+	if msg, ok := serverError(err); ok {
+		return provesNotRun(err) || strings.HasPrefix(msg, "OOM") || strings.HasPrefix(msg, "NOREPLICAS")
 	}
 	return true // network errors, timeouts, closed clients
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/internal/algo"
 	"github.com/go-ratelimit/ratelimit/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -50,7 +51,11 @@ func TestNoDoubleCharge(t *testing.T) {
 // TestDecode feeds decode replies of every wrong shape: errors, never panics.
 func TestDecode(t *testing.T) {
 	good := []any{int64(1), int64(3), int64(0), int64(0), int64(12), int64(-5)}
-	d, err := decode(good)
+	x, err := decodeGoRedis(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := decode(x)
 	if err != nil || !d.Allowed || d.Remaining != 3 || d.ResetAfter != 11995 {
 		t.Fatalf("decode(%v) = %+v, %v", good, d, err)
 	}
@@ -69,7 +74,12 @@ func TestDecode(t *testing.T) {
 		[]any{int64(1), int64(3), int64(0), int64(0), nil, int64(0)},
 	}
 	for _, v := range bad {
-		if d, err := decode(v); !errors.Is(err, errReply) {
+		x, err := decodeGoRedis(v)
+		var d algo.Decision
+		if err == nil {
+			d, err = decode(x)
+		}
+		if !errors.Is(err, errReply) {
 			t.Errorf("decode(%#v) = %+v, %v; want errReply", v, d, err)
 		}
 	}

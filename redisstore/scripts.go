@@ -6,6 +6,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"strings"
+	"sync"
 
 	"github.com/go-ratelimit/ratelimit"
 	"github.com/redis/go-redis/v9"
@@ -47,6 +48,20 @@ func mustRead(name string) string {
 	return string(b)
 }
 
+// backend runs the scripts on one kind of client.
+type backend interface {
+	// eval runs sc on key with the numeric arguments args and returns the reply's six
+	// integers. It sends the script at most once per attempt: a call that fails may have run.
+	eval(ctx context.Context, sc *script, key string, args []int64) ([]int64, error)
+	del(ctx context.Context, key string) error
+}
+
+// goRedis runs the scripts through a go-redis client.
+type goRedis struct {
+	c    redis.UniversalClient
+	pool sync.Pool // *[]any, the command's arguments
+}
+
 // noRetryCmd is a command go-redis must send at most once: a script that may have run must
 // not run again behind the caller's back, or one decision would consume twice. go-redis
 // consults NoRetry before each of its own retries; the store retries by itself, and only
@@ -55,25 +70,38 @@ type noRetryCmd struct{ *redis.Cmd }
 
 func (noRetryCmd) NoRetry() bool { return true }
 
-// run executes sc on key with args by EVALSHA, and by EVAL when the server answers
-// NOSCRIPT (a restarted server, a promoted replica, SCRIPT FLUSH): NOSCRIPT proves the
-// script did not run, so sending it again is safe. args is reused for both commands; its
-// first four elements are filled in here.
-func run(ctx context.Context, c redis.UniversalClient, sc *script, key string, args []any) (any, error) {
-	args[0], args[1], args[2], args[3] = "evalsha", sc.hash, 1, key
-	cmd := redis.NewCmd(ctx, args...)
-	_ = c.Process(ctx, noRetryCmd{cmd})
+// eval runs sc by EVALSHA, and by EVAL when the server answers NOSCRIPT (a restarted
+// server, a promoted replica, SCRIPT FLUSH): NOSCRIPT proves the script did not run, so
+// sending it again is safe.
+func (g *goRedis) eval(ctx context.Context, sc *script, key string, args []int64) ([]int64, error) {
+	ap, _ := g.pool.Get().(*[]any)
+	if ap == nil {
+		ap = new([]any)
+	}
+	defer g.pool.Put(ap)
+	a := append((*ap)[:0], "evalsha", sc.hash, 1, key)
+	for _, x := range args {
+		a = append(a, x)
+	}
+	*ap = a
+	cmd := redis.NewCmd(ctx, a...)
+	_ = g.c.Process(ctx, noRetryCmd{cmd})
 	v, err := cmd.Result()
 	if err != nil && isNoScript(err) {
-		args[0], args[1] = "eval", sc.src
-		cmd = redis.NewCmd(ctx, args...)
-		_ = c.Process(ctx, noRetryCmd{cmd})
+		a[0], a[1] = "eval", sc.src
+		cmd = redis.NewCmd(ctx, a...)
+		_ = g.c.Process(ctx, noRetryCmd{cmd})
 		v, err = cmd.Result()
 	}
-	return v, err
+	if err != nil {
+		return nil, err
+	}
+	return decodeGoRedis(v)
 }
 
+func (g *goRedis) del(ctx context.Context, key string) error { return g.c.Del(ctx, key).Err() }
+
 func isNoScript(err error) bool {
-	var re redis.Error
-	return asRedisError(err, &re) && strings.HasPrefix(re.Error(), "NOSCRIPT")
+	msg, ok := serverError(err)
+	return ok && strings.HasPrefix(msg, "NOSCRIPT")
 }

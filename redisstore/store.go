@@ -124,7 +124,7 @@ const (
 // Store is a [ratelimit.Store] keeping state in Redis. Create it with [New]; it is safe for
 // concurrent use.
 type Store struct {
-	client    redis.UniversalClient
+	backend   backend
 	prefix    string
 	configErr error
 	timeout   time.Duration
@@ -143,8 +143,6 @@ type Store struct {
 	stats struct {
 		calls, failures, retries, policyAnswers, breakerOpen atomic.Uint64
 	}
-
-	argsPool sync.Pool // *[]any of len 10, reused for each command
 }
 
 var _ ratelimit.Store = (*Store)(nil)
@@ -156,12 +154,16 @@ var _ ratelimit.Store = (*Store)(nil)
 // redis.NewFailoverClient, or a *redis.Ring. Its own retries do not apply to the store's
 // scripts (see the package documentation).
 func New(client redis.UniversalClient, opts *Options) *Store {
+	return build(&goRedis{c: client}, opts)
+}
+
+func build(b backend, opts *Options) *Store {
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
 	s := &Store{
-		client:  client,
+		backend: b,
 		prefix:  o.Prefix,
 		timeout: o.Timeout,
 		retries: o.MaxRetries,
@@ -200,7 +202,6 @@ func New(client redis.UniversalClient, opts *Options) *Store {
 		s.local = memorystore.New(nil)
 		s.ownsLocal = true
 	}
-	s.argsPool.New = func() any { a := make([]any, 10); return &a }
 	return s
 }
 
@@ -352,14 +353,8 @@ func (s *Store) eval(ctx context.Context, key string, alg ratelimit.Algorithm, p
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 
-	ap := s.argsPool.Get().(*[]any)
-	defer s.argsPool.Put(ap)
-	args := (*ap)[:9]
-	args[4] = int64(p.Rate)
-	args[5] = int64(p.Period / 1000)
-	args[6] = int64(p.Cap)
-	args[7] = int64(cost)
-	args[8] = fillMicros(p)
+	var buf [6]int64
+	args := append(buf[:0], int64(p.Rate), int64(p.Period/1000), int64(p.Cap), int64(cost), fillMicros(p))
 	if nowMicros >= 0 {
 		args = append(args, nowMicros)
 	}
@@ -367,9 +362,9 @@ func (s *Store) eval(ctx context.Context, key string, alg ratelimit.Algorithm, p
 
 	backoff := s.backoff
 	for attempt := 0; ; attempt++ {
-		v, err := run(ctx, s.client, scripts[alg], rkey, args)
+		x, err := s.backend.eval(ctx, scripts[alg], rkey, args)
 		if err == nil {
-			return decode(v)
+			return decode(x)
 		}
 		if attempt >= s.retries || !provesNotRun(err) || ctx.Err() != nil {
 			return algo.Decision{}, err
@@ -422,7 +417,7 @@ func (s *Store) Reset(ctx context.Context, key string, alg ratelimit.Algorithm) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	if err := s.client.Del(ctx, s.key(key, alg)).Err(); err != nil {
+	if err := s.backend.del(ctx, s.key(key, alg)); err != nil {
 		err = fmt.Errorf("redisstore: reset %q: %w", key, err)
 		s.report(err)
 		return err
