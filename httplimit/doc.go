@@ -34,7 +34,8 @@
 // A request is admitted only if every rule that applies admits it, and a denied request
 // consumes nothing from any rule. Rules whose Limiters share a store are decided in one
 // atomic [ratelimit.TakeAll]; across stores, see [Middleware.Check] for what can leak.
-// Deciding allocates nothing beyond the keys themselves for up to 8 rules per request.
+// Deciding allocates nothing beyond the keys themselves for up to 8 rules per request,
+// and what [http.ServeMux] allocates to match patterns with wildcards.
 //
 // # Client addresses
 //

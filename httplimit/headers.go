@@ -24,30 +24,55 @@ func (m *Middleware) SetHeaders(h http.Header, d *Decision) {
 	if !lim.Result.Allowed {
 		t = lim.Result.RetryAfter
 	}
-	var buf [256]byte
 	style := m.Headers
 	if style == HeadersIETF || style == HeadersBoth {
-		b := buf[:0]
-		for i, rr := range d.Results() {
-			if i > 0 {
-				b = append(b, ", "...)
+		var buf [256]byte
+		vals := make([]string, 2) // one allocation for both fields' values
+		results := d.Results()
+		if len(results) == 1 {
+			vals[0] = policyText(&results[0])
+		} else {
+			b := buf[:0]
+			for i := range results {
+				if i > 0 {
+					b = append(b, ", "...)
+				}
+				b = appendPolicy(b, &results[i])
 			}
-			b = appendPolicy(b, &rr)
+			vals[0] = string(b)
 		}
-		h["Ratelimit-Policy"] = []string{string(b)}
-		b = buf[:0]
+		b := buf[:0]
 		b = appendString(b, lim.Name)
 		b = append(b, ";r="...)
 		b = appendSFInt(b, int64(lim.Result.Remaining))
 		b = append(b, ";t="...)
 		b = appendSFInt(b, ceilSeconds(t))
-		h["Ratelimit"] = []string{string(b)}
+		vals[1] = string(b)
+		h["Ratelimit-Policy"] = vals[0:1:1]
+		h["Ratelimit"] = vals[1:2:2]
 	}
 	if style == HeadersLegacy || style == HeadersBoth {
-		h["X-Ratelimit-Limit"] = []string{strconv.FormatInt(int64(lim.Result.Limit.Burst), 10)}
-		h["X-Ratelimit-Remaining"] = []string{strconv.FormatInt(int64(lim.Result.Remaining), 10)}
-		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(ceilSeconds(t), 10)}
+		vals := make([]string, 3)
+		vals[0] = strconv.FormatInt(int64(lim.Result.Limit.Burst), 10)
+		vals[1] = strconv.FormatInt(int64(lim.Result.Remaining), 10)
+		vals[2] = strconv.FormatInt(ceilSeconds(t), 10)
+		h["X-Ratelimit-Limit"] = vals[0:1:1]
+		h["X-Ratelimit-Remaining"] = vals[1:2:2]
+		h["X-Ratelimit-Reset"] = vals[2:3:3]
 	}
+}
+
+// policyText returns the RateLimit-Policy item of rr, cached per rule and limit.
+func policyText(rr *RuleResult) string {
+	if rr.rule == nil {
+		return string(appendPolicy(nil, rr))
+	}
+	if p := rr.rule.policy.Load(); p != nil && p.limit == rr.Result.Limit {
+		return p.text
+	}
+	p := &policyItem{limit: rr.Result.Limit, text: string(appendPolicy(nil, rr))}
+	rr.rule.policy.Store(p)
+	return p.text
 }
 
 // appendPolicy appends the RateLimit-Policy item of rr: "name";q=<capacity>;w=<seconds

@@ -9,6 +9,7 @@ import (
 	"path"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-ratelimit/ratelimit"
@@ -213,6 +214,8 @@ type RuleResult struct {
 	// nothing was taken from any rule: Result.Allowed true marks rules that would have
 	// admitted it, and their Remaining is what is available now.
 	Result ratelimit.Result
+
+	rule *crule // for the cached RateLimit-Policy item; nil in RuleResults built elsewhere
 }
 
 // Results returns the rules that were decided for the request, in the order of
@@ -248,6 +251,10 @@ func (d *Decision) Limiting() (r RuleResult, ok bool) {
 // stores decided before the one that denied stay taken. Put the store of the narrowest
 // limits first. A store that is not a [ratelimit.BatchStore] is decided rule by rule,
 // with the same leak between its rules.
+//
+// Check allocates only the keys of the rules it decides, one string each, and what
+// [http.ServeMux] allocates to match a pattern (for wildcards and subtree patterns); up to
+// 8 rules per request are decided from fixed-size buffers.
 //
 // The error, also in Decision.Err, is nil for allowed and denied requests; otherwise it
 // is what Decision.Status reports, and wraps the underlying cause: [ErrNoKey],
@@ -294,7 +301,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 
 // compiled is a Middleware's configuration, checked and indexed.
 type compiled struct {
-	rules  []crule
+	rules  []*crule
 	always []int          // rules with no pattern
 	mux    *http.ServeMux // nil when no rule has a pattern and nothing is excluded
 	sets   []patternSet   // indexed by the patternHandler the mux returns
@@ -312,6 +319,13 @@ type crule struct {
 	prefix      string // namespace of the rule's keys
 	fbPrefix    string // namespace of its fallback client-IP keys
 	store       int    // index in compiled.stores
+	policy      atomic.Pointer[policyItem]
+}
+
+// policyItem is a rule's RateLimit-Policy item for the limit it was last written for.
+type policyItem struct {
+	limit ratelimit.Limit
+	text  string
 }
 
 // patternSet is what one registered pattern stands for.
@@ -373,7 +387,7 @@ func (m *Middleware) build() (*compiled, error) {
 		}
 	}
 	for i, r := range rules {
-		cr := crule{lim: r.Limiter, key: r.Key, cost: r.Cost, missing: r.MissingKey, class: r.KeyClass, name: r.Name}
+		cr := &crule{lim: r.Limiter, key: r.Key, cost: r.Cost, missing: r.MissingKey, class: r.KeyClass, name: r.Name}
 		if cr.lim == nil {
 			cr.lim = m.Limiter
 		}
@@ -537,19 +551,21 @@ func cleanPath(p string) string {
 	return np
 }
 
-// scratch holds the per-request buffers of a decision, reused through a pool so that
-// deciding allocates nothing but keys.
+// scratch holds the buffers of a decision on several rules, reused through a pool so
+// that deciding allocates nothing but keys.
 type scratch struct {
-	idx     [inlineRules]int
-	reqs    [inlineRules]ratelimit.Request
-	res     [inlineRules]ratelimit.Result
-	pos     [inlineRules]int // position in the decision of each request
-	done    [inlineRules]bool
-	keyBuf  [128]byte
-	haveIP  bool
-	ipKey   []byte // the client IP key, computed once per request
-	ipErr   error
-	ipStore [64]byte
+	reqs [inlineRules]ratelimit.Request
+	res  [inlineRules]ratelimit.Result
+	pos  [inlineRules]int // position in the decision of each request
+	done [inlineRules]bool
+}
+
+// ipCache holds the client IP key of a request, computed at most once.
+type ipCache struct {
+	have bool
+	n    int // length of the key in buf
+	err  error
+	buf  [64]byte // holds any IP key: at most 43 bytes
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -562,18 +578,23 @@ func (m *Middleware) decide(r *http.Request, d *Decision) {
 		d.Status, d.Err = http.StatusInternalServerError, err
 		return
 	}
-	s := scratchPool.Get().(*scratch)
-	defer func() {
-		s.haveIP, s.ipErr = false, nil
-		clear(s.reqs[:]) // drop key strings
-		scratchPool.Put(s)
-	}()
-
-	idx, ok := c.match(s.idx[:0], r)
+	var ib [inlineRules]int
+	idx, ok := c.match(ib[:0], r)
 	if !ok || len(idx) == 0 {
 		d.Allowed = true
 		return
 	}
+	var ip ipCache
+	if len(idx) == 1 {
+		m.decideOne(c, c.rules[idx[0]], r, d, &ip)
+		return
+	}
+
+	s := scratchPool.Get().(*scratch)
+	defer func() {
+		clear(s.reqs[:min(len(idx), inlineRules)]) // drop key strings
+		scratchPool.Put(s)
+	}()
 	many := len(idx) > inlineRules
 	var reqs []ratelimit.Request
 	var res []ratelimit.Result
@@ -593,41 +614,22 @@ func (m *Middleware) decide(r *http.Request, d *Decision) {
 	}
 
 	// Keys and costs.
-	n := 0 // rules that take part
-	ruleOf := func(j int) *crule { return &c.rules[idx[j]] }
+	ruleOf := func(j int) *crule { return c.rules[idx[j]] }
 	for j := range idx {
 		cr := ruleOf(j)
-		key, skip, err := m.key(c, cr, r, s)
+		q, skip, status, err := m.prepare(c, cr, r, &ip)
 		if err != nil {
-			d.Status, d.Err = http.StatusBadRequest, fmt.Errorf("httplimit: rule %q: %w", cr.name, err)
+			d.Status, d.Err = status, err
 			return
 		}
 		if skip {
 			continue
 		}
-		cost := 1
-		if cr.cost != nil {
-			if cost, err = cr.cost(r); err != nil {
-				d.Status, d.Err = http.StatusBadRequest, fmt.Errorf("httplimit: rule %q: cost: %w", cr.name, err)
-				return
-			}
-		}
-		limit := cr.lim.Limit()
-		alg := cr.lim.Algorithm()
-		switch {
-		case cost < 0:
-			d.Status, d.Err = http.StatusInternalServerError, fmt.Errorf("%w: rule %q: %w: cost %d", ErrConfig, cr.name, ratelimit.ErrInvalidCost, cost)
-			return
-		case cost > limit.Capacity(alg):
-			d.Status, d.Err = http.StatusRequestEntityTooLarge, fmt.Errorf("httplimit: rule %q: %w: cost %d exceeds the capacity %d", cr.name, ratelimit.ErrInvalidCost, cost, limit.Capacity(alg))
-			return
-		}
-		reqs = append(reqs, ratelimit.Request{Key: key, Algorithm: alg, Limit: limit, N: cost})
+		reqs = append(reqs, q)
 		pos = append(pos, j)
-		results[j] = RuleResult{Name: cr.name, KeyClass: cr.class, Algorithm: alg}
-		n++
+		results[j] = RuleResult{Name: cr.name, KeyClass: cr.class, Algorithm: q.Algorithm, rule: cr}
 	}
-	if n == 0 {
+	if len(reqs) == 0 {
 		d.Allowed = true
 		return
 	}
@@ -718,6 +720,78 @@ func (m *Middleware) decide(r *http.Request, d *Decision) {
 	}
 }
 
+// prepare computes the request of rule cr for r: its key and cost. skip reports that
+// the rule does not apply (MissingKeySkip); otherwise a non-nil err rejects the request
+// with status.
+func (m *Middleware) prepare(c *compiled, cr *crule, r *http.Request, ip *ipCache) (q ratelimit.Request, skip bool, status int, err error) {
+	key, skip, err := m.key(c, cr, r, ip)
+	if err != nil {
+		return q, false, http.StatusBadRequest, fmt.Errorf("httplimit: rule %q: %w", cr.name, err)
+	}
+	if skip {
+		return q, true, 0, nil
+	}
+	cost := 1
+	if cr.cost != nil {
+		if cost, err = cr.cost(r); err != nil {
+			return q, false, http.StatusBadRequest, fmt.Errorf("httplimit: rule %q: cost: %w", cr.name, err)
+		}
+	}
+	limit := cr.lim.Limit()
+	alg := cr.lim.Algorithm()
+	switch {
+	case cost < 0:
+		return q, false, http.StatusInternalServerError, fmt.Errorf("%w: rule %q: %w: cost %d", ErrConfig, cr.name, ratelimit.ErrInvalidCost, cost)
+	case cost > limit.Capacity(alg):
+		return q, false, http.StatusRequestEntityTooLarge, fmt.Errorf("httplimit: rule %q: %w: cost %d exceeds the capacity %d", cr.name, ratelimit.ErrInvalidCost, cost, limit.Capacity(alg))
+	}
+	return ratelimit.Request{Key: key, Algorithm: alg, Limit: limit, N: cost}, false, 0, nil
+}
+
+// decideOne fills d for a request only rule cr applies to: the common case, decided
+// with one Take and no pooled buffers.
+func (m *Middleware) decideOne(c *compiled, cr *crule, r *http.Request, d *Decision, ip *ipCache) {
+	q, skip, status, err := m.prepare(c, cr, r, ip)
+	if err != nil {
+		d.Status, d.Err = status, err
+		return
+	}
+	if skip {
+		d.Allowed = true
+		return
+	}
+	var start time.Time
+	if m.Observer != nil {
+		start = time.Now()
+	}
+	res, err := c.stores[cr.store].Take(r.Context(), q.Key, q.Algorithm, q.Limit, q.N)
+	if m.Observer != nil {
+		e := ratelimit.Event{Rule: cr.name, KeyClass: cr.class, Latency: time.Since(start), Err: err, Outcome: ratelimit.Allowed}
+		switch {
+		case err != nil:
+			e.Outcome = ratelimit.Failed
+		case !res.Allowed:
+			e.Outcome = ratelimit.Denied
+		}
+		m.Observer.Observe(e)
+	}
+	if err != nil {
+		d.Err = fmt.Errorf("httplimit: rule %q: %w", cr.name, err)
+		if m.OnStoreError == FailClosed {
+			d.Status = http.StatusServiceUnavailable
+		} else {
+			d.Allowed = true
+		}
+		return
+	}
+	d.results[0] = RuleResult{Name: cr.name, KeyClass: cr.class, Algorithm: q.Algorithm, Result: res, rule: cr}
+	d.n, d.limiting = 1, 0
+	d.Allowed = res.Allowed
+	if !res.Allowed {
+		d.Status, d.RetryAfter = http.StatusTooManyRequests, res.RetryAfter
+	}
+}
+
 // contiguous reports whether sel is a run of consecutive indices.
 func contiguous(sel []int) bool { return sel[len(sel)-1]-sel[0] == len(sel)-1 }
 
@@ -771,7 +845,7 @@ func limitingRule(rs []RuleResult, allowed bool) int {
 
 // key returns the namespaced key of rule cr for r, or skip when MissingKeySkip applies.
 // err is set when the request must be rejected for want of a key.
-func (m *Middleware) key(c *compiled, cr *crule, r *http.Request, s *scratch) (key string, skip bool, err error) {
+func (m *Middleware) key(c *compiled, cr *crule, r *http.Request, ip *ipCache) (key string, skip bool, err error) {
 	if cr.key != nil {
 		k, kerr := cr.key(r)
 		if kerr == nil && k != "" && len(k) <= maxKeyLen {
@@ -786,37 +860,39 @@ func (m *Middleware) key(c *compiled, cr *crule, r *http.Request, s *scratch) (k
 		case MissingKeyReject:
 			return "", false, kerr
 		}
-		ip, ierr := s.clientIP(c, r)
+		a, ierr := ip.get(c, r)
 		if ierr != nil {
 			return "", false, fmt.Errorf("%w; and for the fallback: %w", kerr, ierr)
 		}
-		return cr.fbPrefix + string(ip), false, nil
+		return cr.fbPrefix + string(a), false, nil
 	}
-	ip, ierr := s.clientIP(c, r)
+	a, ierr := ip.get(c, r)
 	if ierr != nil {
 		if cr.missing == MissingKeySkip {
 			return "", true, nil
 		}
 		return "", false, ierr
 	}
-	b := append(s.keyBuf[:0], cr.prefix...)
-	b = append(b, ip...)
+	var buf [128]byte
+	b := append(buf[:0], cr.prefix...)
+	b = append(b, a...)
 	return string(b), false, nil
 }
 
-// clientIP returns the client IP key of r, computed once per request.
-func (s *scratch) clientIP(c *compiled, r *http.Request) ([]byte, error) {
-	if !s.haveIP {
-		s.ipKey, s.ipErr = c.ip.appendKey(s.ipStore[:0], r)
-		s.haveIP = true
+// get returns the client IP key of r.
+func (ip *ipCache) get(c *compiled, r *http.Request) ([]byte, error) {
+	if !ip.have {
+		// Keep only a length: a slice of its own buf would make ip escape to the heap.
+		b, err := c.ip.appendKey(ip.buf[:0], r)
+		ip.n, ip.err, ip.have = copy(ip.buf[:], b), err, true
 	}
-	return s.ipKey, s.ipErr
+	return ip.buf[:ip.n], ip.err
 }
 
 // report tells the Observer about the decision of one store's rules.
 func (m *Middleware) report(c *compiled, reqs []ratelimit.Request, res []ratelimit.Result, pos, idx, sel []int, ok bool, err error, latency time.Duration) {
 	for _, k := range sel {
-		cr := &c.rules[idx[pos[k]]]
+		cr := c.rules[idx[pos[k]]]
 		e := ratelimit.Event{Rule: cr.name, KeyClass: cr.class, Latency: latency, Err: err}
 		switch {
 		case err != nil:
