@@ -256,11 +256,12 @@ func (d *Decision) Limiting() (r RuleResult, ok bool) {
 // [http.ServeMux] allocates to match a pattern (for wildcards and subtree patterns); up to
 // 8 rules per request are decided from fixed-size buffers.
 //
-// The error, also in Decision.Err, is nil for allowed and denied requests; otherwise it
-// is what Decision.Status reports, and wraps the underlying cause: [ErrNoKey],
-// [ratelimit.ErrInvalidCost], [ratelimit.ErrClosed] or another store failure, or a
-// configuration error. Check does not call OnError or DenyHandler; it reports to the
-// Observer.
+// The error, also in Decision.Err, is nil when every rule was decided; otherwise it
+// wraps the cause, and Decision.Status says what became of the request: [ErrNoKey] (400),
+// [ratelimit.ErrInvalidCost] (413), [ratelimit.ErrClosed] or another store failure (503
+// under FailClosed; under FailOpen the request is decided by the other stores' rules and
+// the error is still returned), or an [ErrConfig] (500). Check does not call OnError or
+// DenyHandler; it reports to the Observer.
 func (m *Middleware) Check(r *http.Request) (Decision, error) {
 	var d Decision
 	m.decide(r, &d)
@@ -667,10 +668,11 @@ func (m *Middleware) decide(r *http.Request, d *Decision) {
 			ok, err = takeGathered(ctx, store, reqs, res, sel)
 		} else {
 			ok = true
-			for _, k := range sel {
+			for i, k := range sel {
 				q := &reqs[k]
 				if res[k], err = store.Take(ctx, q.Key, q.Algorithm, q.Limit, q.N); err != nil || !res[k].Allowed {
 					ok = false
+					sel = sel[:i+1] // the rules after it were not asked
 					break
 				}
 			}

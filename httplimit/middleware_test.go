@@ -1,6 +1,7 @@
 package httplimit_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -477,6 +478,62 @@ func TestAcrossStoresOnlyEarlierStoresLeak(t *testing.T) {
 	r, err := first.Take(t.Context(), "ip\x00k\x00192.0.2.1", ratelimit.FixedWindow, ratelimit.PerHour(10), 0)
 	if err != nil || r.Remaining != 7 {
 		t.Errorf("first store: %+v %v, want 7 remaining (documented leak)", r, err)
+	}
+}
+
+// takeOnly is a memorystore that does not offer TakeAll, as a third-party store might not.
+type takeOnly struct{ s *memorystore.Store }
+
+func (t takeOnly) Take(ctx context.Context, key string, alg ratelimit.Algorithm, l ratelimit.Limit, n int) (ratelimit.Result, error) {
+	return t.s.Take(ctx, key, alg, l, n)
+}
+
+func (t takeOnly) Reset(ctx context.Context, key string, alg ratelimit.Algorithm) error {
+	return t.s.Reset(ctx, key, alg)
+}
+
+func TestStoresDecidedInTurn(t *testing.T) {
+	one, two := newStore(t), newStore(t)
+	hour := func(s ratelimit.Store, n int) *ratelimit.Limiter { return ratelimit.New(s, ratelimit.FixedWindow, ratelimit.PerHour(n)) }
+	remaining := func(s ratelimit.Store, rule, key string) int {
+		r, err := s.Take(t.Context(), rule+"\x00k\x00"+key, ratelimit.FixedWindow, ratelimit.PerHour(10), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Remaining
+	}
+
+	// Rules a and c share a store, b is on another in between: a and c are still decided
+	// together, atomically, so c's denial takes nothing from a.
+	mw := &httplimit.Middleware{Rules: []httplimit.Rule{
+		{Name: "a", Limiter: hour(one, 10)},
+		{Name: "b", Key: httplimit.Global, Limiter: hour(two, 10)},
+		{Name: "c", Key: httplimit.Header("X-User"), Limiter: hour(one, 1)},
+	}}
+	codes := []int{}
+	for range 3 {
+		d, _ := mw.Check(request("GET", "/", "192.0.2.1:1", "X-User", "alice"))
+		codes = append(codes, d.Status)
+	}
+	if !codesEqual(codes, 0, 429, 429) {
+		t.Errorf("statuses %v", codes)
+	}
+	if got := remaining(one, "a", "192.0.2.1"); got != 9 {
+		t.Errorf("rule a: %d remaining, want 9: a denial on its own store consumed it", got)
+	}
+
+	// A store that cannot decide several limits at once is asked rule by rule: a rule
+	// decided before the one that denied keeps its units (the documented leak).
+	plain := takeOnly{two}
+	mw = &httplimit.Middleware{Rules: []httplimit.Rule{
+		{Name: "p", Limiter: hour(plain, 10)},
+		{Name: "q", Key: httplimit.Header("X-User"), Limiter: hour(plain, 1)},
+	}}
+	for range 3 {
+		mw.Check(request("GET", "/", "192.0.2.1:1", "X-User", "alice"))
+	}
+	if got := remaining(two, "p", "192.0.2.1"); got != 7 {
+		t.Errorf("rule p: %d remaining, want 7", got)
 	}
 }
 
