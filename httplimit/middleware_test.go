@@ -494,7 +494,9 @@ func (t takeOnly) Reset(ctx context.Context, key string, alg ratelimit.Algorithm
 
 func TestStoresDecidedInTurn(t *testing.T) {
 	one, two := newStore(t), newStore(t)
-	hour := func(s ratelimit.Store, n int) *ratelimit.Limiter { return ratelimit.New(s, ratelimit.FixedWindow, ratelimit.PerHour(n)) }
+	hour := func(s ratelimit.Store, n int) *ratelimit.Limiter {
+		return ratelimit.New(s, ratelimit.FixedWindow, ratelimit.PerHour(n))
+	}
 	remaining := func(s ratelimit.Store, rule, key string) int {
 		r, err := s.Take(t.Context(), rule+"\x00k\x00"+key, ratelimit.FixedWindow, ratelimit.PerHour(10), 0)
 		if err != nil {
