@@ -3,6 +3,8 @@ package httplimit_test
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -52,12 +54,17 @@ func BenchmarkHandler(b *testing.B) {
 	}
 }
 
-// BenchmarkCheck measures the decision alone, with one rule and with three on one store.
+// BenchmarkCheck measures the decision alone: one rule keyed by the peer address, the
+// same behind a trusted proxy (X-Forwarded-For), and three rules on one store.
 func BenchmarkCheck(b *testing.B) {
 	const clients = 10_000
 	reqs := make([]*http.Request, clients)
 	for i := range reqs {
 		reqs[i] = request("GET", "/api/items", fmt.Sprintf("10.%d.%d.%d:4711", i>>16&255, i>>8&255, i&255), "X-User", fmt.Sprint("user", i%100))
+	}
+	proxied := make([]*http.Request, clients)
+	for i := range proxied {
+		proxied[i] = request("GET", "/api/items", "127.0.0.1:4711", "X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
 	}
 	store := newStore(b)
 	big := ratelimit.Limit{Rate: 1 << 30, Period: 1 << 40}
@@ -66,6 +73,10 @@ func BenchmarkCheck(b *testing.B) {
 		mw   *httplimit.Middleware
 	}{
 		{"one-rule", &httplimit.Middleware{Limiter: ratelimit.New(store, ratelimit.GCRA, big)}},
+		{"one-rule-behind-proxy", &httplimit.Middleware{
+			Limiter:  ratelimit.New(store, ratelimit.GCRA, big),
+			ClientIP: httplimit.ClientIP{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		}},
 		{"three-rules", &httplimit.Middleware{Rules: []httplimit.Rule{
 			{Name: "ip", Limiter: ratelimit.New(store, ratelimit.GCRA, big)},
 			{Name: "user", Key: httplimit.Header("X-User"), Limiter: ratelimit.New(store, ratelimit.GCRA, big)},
@@ -76,8 +87,12 @@ func BenchmarkCheck(b *testing.B) {
 			var next atomic.Uint64
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
+				rs := reqs
+				if strings.HasSuffix(bb.name, "proxy") {
+					rs = proxied
+				}
 				for pb.Next() {
-					bb.mw.Check(reqs[next.Add(1)%clients])
+					bb.mw.Check(rs[next.Add(1)%clients])
 				}
 			})
 		})

@@ -67,6 +67,18 @@ type ClientIP struct {
 	// IPv4Prefix is the prefix length IPv4 clients are grouped by. Default (0) 32, one key
 	// per address; values above 32 mean 32.
 	IPv4Prefix int
+
+	canonical bool // ProxyHeader is set and in canonical form: read the map directly
+}
+
+// compiled returns a copy of c with ProxyHeader filled in and canonical, for fast lookups.
+func (c ClientIP) compiled() *ClientIP {
+	if c.ProxyHeader == "" {
+		c.ProxyHeader = "X-Forwarded-For"
+	}
+	c.ProxyHeader = http.CanonicalHeaderKey(c.ProxyHeader)
+	c.canonical = true
+	return &c
 }
 
 // Addr returns the client's address as described on [ClientIP], normalised but not
@@ -79,11 +91,17 @@ func (c *ClientIP) Addr(r *http.Request) (netip.Addr, error) {
 	if !trusted(c.TrustedProxies, peer) {
 		return peer, nil
 	}
+	var values []string
 	name := c.ProxyHeader
-	if name == "" {
+	switch {
+	case c.canonical:
+		values = r.Header[name]
+	case name == "":
 		name = "X-Forwarded-For"
+		values = r.Header[name]
+	default:
+		values = r.Header.Values(name)
 	}
-	values := r.Header.Values(name)
 	if len(values) == 0 {
 		return peer, nil // the proxy itself, or a request that did not come through it
 	}

@@ -353,7 +353,7 @@ func (m *Middleware) build() (*compiled, error) {
 	if len(rules) == 0 {
 		rules = []Rule{{Name: "default"}}
 	}
-	c := &compiled{ip: &m.ClientIP}
+	c := &compiled{ip: m.ClientIP.compiled()}
 	names := map[string]bool{}
 	patterns := map[string]int{}
 	register := func(pattern string, exclude bool, rule int) (err error) {

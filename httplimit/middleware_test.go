@@ -841,3 +841,21 @@ func TestCustomDenyHandler(t *testing.T) {
 		t.Errorf("%d %q %v", resp.StatusCode, body, resp.Header)
 	}
 }
+
+func TestProxyHeaderAnyCase(t *testing.T) {
+	store := newStore(t)
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	r := request("GET", "/", "10.0.0.1:1", "Forwarded", "for=203.0.113.9")
+	c := &httplimit.ClientIP{TrustedProxies: proxies, ProxyHeader: "forwarded"}
+	if a, err := c.Addr(r); err != nil || a.String() != "203.0.113.9" {
+		t.Errorf("ClientIP.Addr: %v %v", a, err)
+	}
+	mw := &httplimit.Middleware{Limiter: ratelimit.New(store, ratelimit.FixedWindow, ratelimit.PerHour(5)), ClientIP: *c}
+	if _, err := mw.Check(r); err != nil {
+		t.Fatal(err)
+	}
+	res, err := store.Take(t.Context(), "default\x00k\x00203.0.113.9", ratelimit.FixedWindow, ratelimit.PerHour(5), 0)
+	if err != nil || res.Remaining != 4 {
+		t.Errorf("the middleware did not key by the forwarded address: %+v %v", res, err)
+	}
+}
