@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -38,6 +39,9 @@ func (r *reference) take(now int64, n uint64) algo.Decision {
 	return d
 }
 
+// widest is the largest Rate the store accepts, or the largest int on 32-bit platforms.
+var widest = int(min(uint64(maxRate), uint64(math.MaxInt)))
+
 // diffLimits span the documented range: rates 1 to 10^9, periods 1µs to 365 days,
 // bursts below, at and above the rate.
 var diffLimits = []ratelimit.Limit{
@@ -56,7 +60,7 @@ var diffLimits = []ratelimit.Limit{
 	{Rate: 1_000_000_000, Period: time.Millisecond, Burst: 7},
 	{Rate: 999_999_937, Period: 24*time.Hour + 7*time.Microsecond, Burst: 1_000_000_000},
 	{Rate: 5, Period: time.Microsecond},
-	{Rate: 1 << 43, Period: (1 << 50) * time.Microsecond},
+	{Rate: widest, Period: (1 << 50) * time.Microsecond},
 	{Rate: 1, Period: 1 << 50 * time.Microsecond / 4096, Burst: 1 << 12},
 }
 
@@ -159,7 +163,7 @@ func mustParams(t *testing.T, alg ratelimit.Algorithm, l ratelimit.Limit) algo.P
 // the store reads fractions stored under another Period (another Rate for GCRA) to the
 // microsecond, not to the nanosecond as internal/algo does (see the package documentation).
 func changedLimit(rng *rand.Rand, alg ratelimit.Algorithm, l ratelimit.Limit) ratelimit.Limit {
-	scale := func(v int) int { return max(1, min(v*(1+rng.IntN(3))/(1+rng.IntN(3)), 1<<43)) }
+	scale := func(v int) int { return max(1, min(v*(1+rng.IntN(3))/(1+rng.IntN(3)), widest)) }
 	switch alg {
 	case ratelimit.GCRA:
 		l.Burst = scale(l.Capacity(alg))

@@ -1,12 +1,20 @@
 // Package redisstore is a [ratelimit.Store] that keeps its state in Redis, so that many
 // processes share one limit. It makes exactly the decisions of the in-memory store, for all
 // six algorithms, and works with a standalone server, Redis Cluster, Sentinel (a go-redis
-// failover client) and go-redis rings.
+// failover client) and go-redis rings, through go-redis ([New]) or rueidis ([NewRueidis],
+// whose automatic pipelining gives more decisions per second under concurrency).
 //
-//	client := redis.NewClient(&redis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true})
+//	client := redis.NewClient(&redis.Options{
+//		Addr:                  "localhost:6379",
+//		ContextTimeoutEnabled: true, // stop waiting at the store's deadline
+//		DialerRetries:         1,    // the store retries refused dials itself, within its timeout
+//	})
 //	store := redisstore.New(client, nil)
 //	defer store.Close()
 //	limiter := ratelimit.New(store, ratelimit.GCRA, ratelimit.PerSecond(100))
+//
+// The store does not implement [ratelimit.BatchStore]: several keys are not decided
+// atomically in Redis.
 //
 // # One round trip, one clock
 //
@@ -36,7 +44,9 @@
 // # Keys
 //
 // The state of a key under an algorithm is one Redis key: [Options.Prefix], the user key
-// inside a hash tag, and the algorithm's code, as in "ratelimit:{user:42}:tb". The hash tag
+// inside a hash tag, and the algorithm's code, as in "ratelimit:{user:42}:tb", holding a
+// short string ("tat:fraction" for GCRA) or, for SlidingWindowLog, a list with one entry
+// per microsecond at which units were allowed in the last Period. The hash tag
 // is under the store's control whatever bytes the user key holds ('}' and '%' are escaped),
 // so a decision never spans Cluster slots and keys spread over the slots by user key. Every
 // write sets a TTL no longer than the state matters (the window's end, the time until a
@@ -77,11 +87,24 @@
 // Redis replicates asynchronously: a failover may lose the last updates of a key, and a
 // promoted replica then admits again what the lost writes had taken (a few calls' worth).
 //
+// Measured on Redis 7.0 (used_memory over 100,000 keys "user:N" under the default prefix,
+// one unit taken each): 165 bytes per key for TokenBucket, LeakyBucket, GCRA,
+// SlidingWindowCounter and FixedWindow, 255 to 261 bytes for SlidingWindowLog with one
+// entry. Any layout with one key and a TTL per user key needs at least 133 bytes here (an
+// integer value under a key name of the same length); redis_rate takes 163.
+//
+// The breaker is one per Store, over all of Redis: on a Cluster with one shard down the
+// calls to the healthy shards keep it closed, and the calls for keys of the failed shard
+// each fail fast (refused dials) until the replica is promoted.
+//
 // # Clients
 //
-// The caller owns the client; [Store.Close] leaves it open. Create it with
-// ContextTimeoutEnabled: true so that go-redis stops waiting at the store's deadline;
-// without it the client's ReadTimeout (3s by default) bounds a call to a hung server.
-// For Cluster, set ClusterStateReloadInterval to about a second: with the default of 60s
-// go-redis takes up to a minute to notice a failover.
+// The caller owns the client; [Store.Close] leaves it open. For go-redis, create it with
+// ContextTimeoutEnabled: true so that go-redis stops waiting at the store's deadline
+// (without it the client's ReadTimeout, 3s by default, bounds a call to a hung server), and
+// with DialerRetries: 1 (go-redis otherwise retries a refused dial five times, 100ms apart,
+// spending the store's whole timeout on a server that is down). For Cluster, set
+// ClusterStateReloadInterval to about a second: with the default of 60s go-redis takes up to
+// a minute to notice a failover. rueidis honours context deadlines and refreshes its
+// Cluster topology on errors by itself.
 package redisstore

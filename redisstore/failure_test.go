@@ -20,15 +20,13 @@ const margin = 400 * time.Millisecond
 // load runs workers calling Take on their own keys until stop is closed, and records the
 // slowest call, errors, and answers.
 type load struct {
-	slowest  atomic.Int64
-	calls    atomic.Int64
-	allowed  atomic.Int64
-	errs     atomic.Int64
-	lastErr  atomic.Value
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	okSince  atomic.Int64 // calls since the last error
-	policyOK func(r ratelimit.Result, err error) bool
+	slowest atomic.Int64
+	calls   atomic.Int64
+	allowed atomic.Int64
+	errs    atomic.Int64
+	lastErr atomic.Value
+	stop    chan struct{}
+	wg      sync.WaitGroup
 }
 
 func startLoad(s *Store, workers int, alg ratelimit.Algorithm, l ratelimit.Limit) *load {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -103,9 +104,20 @@ func TestErrors(t *testing.T) {
 		{"negative cost", "k", ratelimit.GCRA, ok, -1, ratelimit.ErrInvalidCost},
 		{"cost above capacity", "k", ratelimit.FixedWindow, ok, 11, ratelimit.ErrInvalidCost},
 		{"sub-microsecond period", "k", ratelimit.GCRA, ratelimit.Limit{Rate: 1, Period: 1500}, 1, ratelimit.ErrInvalidLimit},
-		{"rate above 2^43", "k", ratelimit.GCRA, ratelimit.Limit{Rate: 1<<43 + 1, Period: time.Hour}, 1, ratelimit.ErrInvalidLimit},
-		{"burst above 2^43", "k", ratelimit.TokenBucket, ratelimit.Limit{Rate: 1, Period: time.Second, Burst: 1<<43 + 1}, 1, ratelimit.ErrInvalidLimit},
 		{"period above 2^50µs", "k", ratelimit.FixedWindow, ratelimit.Limit{Rate: 1, Period: (1<<50 + 1) * time.Microsecond}, 1, ratelimit.ErrInvalidLimit},
+	}
+	if over := uint64(maxRate + 1); over <= math.MaxInt { // not on 32-bit platforms
+		cases = append(cases, []struct {
+			name  string
+			key   string
+			alg   ratelimit.Algorithm
+			limit ratelimit.Limit
+			n     int
+			want  error
+		}{
+			{"rate above 2^43", "k", ratelimit.GCRA, ratelimit.Limit{Rate: int(over), Period: time.Hour}, 1, ratelimit.ErrInvalidLimit},
+			{"burst above 2^43", "k", ratelimit.TokenBucket, ratelimit.Limit{Rate: 1, Period: time.Second, Burst: int(over)}, 1, ratelimit.ErrInvalidLimit},
+		}...)
 	}
 	for _, c := range cases {
 		if _, err := s.Take(ctx, c.key, c.alg, c.limit, c.n); !errors.Is(err, c.want) {

@@ -3,7 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
-	"runtime"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +17,7 @@ import (
 	"github.com/go-ratelimit/ratelimit/redisstore"
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 )
 
 var algorithms = []ratelimit.Algorithm{
@@ -43,9 +44,7 @@ func usedMemory(ctx context.Context, c *redis.Client) (int64, error) {
 // measures redis_rate and the floor of any layout with one key per user key: an integer
 // value (no allocation of its own) under a key name as long as ours, with a TTL.
 func TestMemoryPerKey(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
-	}
+	measureOnly(t)
 	const keys = 100_000
 	srv := redistest.Start(t)
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 64})
@@ -111,19 +110,32 @@ func TestMemoryPerKey(t *testing.T) {
 	})
 }
 
+// measureOnly skips t unless BENCH_REDIS_MEASURE=1: measurements are not tests, and take
+// a while.
+func measureOnly(t *testing.T) {
+	if os.Getenv("BENCH_REDIS_MEASURE") != "1" {
+		t.Skip("a measurement: run with BENCH_REDIS_MEASURE=1")
+	}
+}
+
 // target is one limiter under benchmark.
 type target struct {
 	name string
 	take func(ctx context.Context, key string) error
 }
 
-func targets(c *redis.Client) ([]target, func()) {
-	s := redisstore.New(c, &redisstore.Options{Policy: redisstore.FailError, Timeout: 10 * time.Second})
+func targets(c *redis.Client, rc rueidis.Client) ([]target, func()) {
+	opts := &redisstore.Options{Policy: redisstore.FailError, Timeout: 10 * time.Second}
+	s, rs := redisstore.New(c, opts), redisstore.NewRueidis(rc, opts)
 	limit := ratelimit.Limit{Rate: 1_000_000_000, Period: time.Second}
 	var ts []target
 	for _, alg := range []ratelimit.Algorithm{ratelimit.GCRA, ratelimit.TokenBucket, ratelimit.SlidingWindowCounter, ratelimit.FixedWindow} {
 		ts = append(ts, target{"redisstore-" + alg.String(), func(ctx context.Context, key string) error {
 			_, err := s.Take(ctx, key, alg, limit, 1)
+			return err
+		}})
+		ts = append(ts, target{"redisstore-rueidis-" + alg.String(), func(ctx context.Context, key string) error {
+			_, err := rs.Take(ctx, key, alg, limit, 1)
 			return err
 		}})
 	}
@@ -132,17 +144,21 @@ func targets(c *redis.Client) ([]target, func()) {
 		_, err := rr.Allow(ctx, key, redis_rate.PerSecond(1_000_000_000))
 		return err
 	}})
-	return ts, func() { s.Close() }
+	return ts, func() { s.Close(); rs.Close() }
 }
 
 // BenchmarkTake measures decisions per second and latency percentiles at 1, 10, 50 and
 // 200 concurrent goroutines, on one hot key and across 10,000 keys, for the Redis store
-// (go-redis) and redis_rate on the same server and client settings.
+// through go-redis and rueidis, and redis_rate, on the same server.
 func BenchmarkTake(b *testing.B) {
 	addr := redistest.Addr(b)
 	for _, conc := range []int{1, 10, 50, 200} {
 		c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: conc, MinIdleConns: conc})
-		ts, done := targets(c)
+		rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ts, done := targets(c, rc)
 		for _, tg := range ts {
 			for _, keys := range []int{1, 10_000} {
 				names := make([]string, keys)
@@ -156,6 +172,7 @@ func BenchmarkTake(b *testing.B) {
 		}
 		done()
 		c.Close()
+		rc.Close()
 	}
 }
 
@@ -198,7 +215,6 @@ func runParallel(b *testing.B, conc int, keys []string, take func(ctx context.Co
 	b.ReportMetric(pct(0.50), "p50-µs")
 	b.ReportMetric(pct(0.99), "p99-µs")
 	b.ReportMetric(pct(0.999), "p99.9-µs")
-	_ = runtime.GOMAXPROCS
 }
 
 // BenchmarkBreakerOpen measures a decision while Redis is down and the circuit breaker is

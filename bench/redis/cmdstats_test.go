@@ -16,9 +16,7 @@ import (
 // TestServerCost reports the server's CPU time per script call (INFO commandstats), the
 // part of a decision no client can pipeline away.
 func TestServerCost(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
-	}
+	measureOnly(t)
 	srv := redistest.Start(t)
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer c.Close()

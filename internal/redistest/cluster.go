@@ -119,15 +119,23 @@ func (c *Cluster) PrimaryFor(ctx context.Context, key string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	slots, err := cl.ClusterSlots(ctx).Result()
+	shards, err := cl.ClusterShards(ctx).Result()
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range slots {
-		if int64(r.Start) <= slot && slot <= int64(r.End) && len(r.Nodes) > 0 {
-			for _, s := range c.Nodes {
-				if s.Addr() == r.Nodes[0].Addr {
-					return s, nil
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			if r.Start > slot || slot > r.End {
+				continue
+			}
+			for _, node := range sh.Nodes {
+				if node.Role != "master" {
+					continue
+				}
+				for _, s := range c.Nodes {
+					if s.Port() == int(node.Port) {
+						return s, nil
+					}
 				}
 			}
 		}
