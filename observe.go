@@ -62,7 +62,9 @@ type Options struct {
 	KeyClass string
 
 	// Observer, if set, hears about every decision of AllowN (and so of Allow, Do, Wrap and
-	// each attempt of WaitN). Default nil: no observation, and no clock read for it.
+	// each attempt of WaitN). Default nil: no observation, and no clock read for it. The
+	// integrations (httplimit, grpclimit) decide through the store and report to their own
+	// Observer field instead.
 	Observer Observer
 }
 
