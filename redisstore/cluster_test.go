@@ -33,6 +33,13 @@ func TestCluster(t *testing.T) {
 		c := cl.Client(t)
 		testKeysExpire(t, newStoreOn(t, c, nil), c)
 	})
+	t.Run("TakeAll", func(t *testing.T) {
+		t.Parallel()
+		c := cl.Client(t)
+		s := newStoreOn(t, c, nil)
+		testTakeAllCluster(t, s, func(k string) (int64, error) { return c.ClusterKeySlot(context.Background(), k).Result() })
+		testTakeAllDifferential(t, s)
+	})
 	t.Run("SpreadsOverSlots", func(t *testing.T) {
 		t.Parallel()
 		c := cl.Client(t)

@@ -13,8 +13,9 @@
 //	defer store.Close()
 //	limiter := ratelimit.New(store, ratelimit.GCRA, ratelimit.PerSecond(100))
 //
-// The store does not implement [ratelimit.BatchStore]: several keys are not decided
-// atomically in Redis.
+// [Store.TakeAll] decides several limits atomically in one script: all taken or none. On a
+// Cluster the keys of one batch must share a slot (use one user key with several
+// algorithms or limits).
 //
 // # One round trip, one clock
 //

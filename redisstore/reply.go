@@ -15,13 +15,13 @@ import (
 // errReply reports a reply of a shape the scripts never send.
 var errReply = errors.New("redisstore: unexpected reply")
 
-// decodeGoRedis reads a script's reply as go-redis returns it: six integers.
-func decodeGoRedis(v any) ([]int64, error) {
+// decodeGoRedis reads a script's reply as go-redis returns it: want integers.
+func decodeGoRedis(v any, want int) ([]int64, error) {
 	a, ok := v.([]any)
-	if !ok || len(a) != 6 {
+	if !ok || len(a) != want {
 		return nil, fmt.Errorf("%w: %T %v", errReply, v, v)
 	}
-	x := make([]int64, 6)
+	x := make([]int64, want)
 	for i, e := range a {
 		n, ok := e.(int64)
 		if !ok {

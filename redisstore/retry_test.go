@@ -51,7 +51,7 @@ func TestNoDoubleCharge(t *testing.T) {
 // TestDecode feeds decode replies of every wrong shape: errors, never panics.
 func TestDecode(t *testing.T) {
 	good := []any{int64(1), int64(3), int64(0), int64(0), int64(12), int64(-5)}
-	x, err := decodeGoRedis(good)
+	x, err := decodeGoRedis(good, 6)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestDecode(t *testing.T) {
 		[]any{int64(1), int64(3), int64(0), int64(0), nil, int64(0)},
 	}
 	for _, v := range bad {
-		x, err := decodeGoRedis(v)
+		x, err := decodeGoRedis(v, 6)
 		var d algo.Decision
 		if err == nil {
 			d, err = decode(x)

@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/redis/rueidis"
 )
@@ -19,24 +18,19 @@ func NewRueidis(client rueidis.Client, opts *Options) *Store {
 
 type rueidisBackend struct{ c rueidis.Client }
 
-func (r *rueidisBackend) eval(ctx context.Context, sc *script, key string, args []int64) ([]int64, error) {
-	var buf [6]string
-	a := buf[:0]
-	for _, x := range args {
-		a = append(a, strconv.FormatInt(x, 10))
-	}
-	res := r.c.Do(ctx, r.c.B().Evalsha().Sha1(sc.hash).Numkeys(1).Key(key).Arg(a...).Build())
+func (r *rueidisBackend) eval(ctx context.Context, sc *script, keys, args []string, want int) ([]int64, error) {
+	res := r.c.Do(ctx, r.c.B().Evalsha().Sha1(sc.hash).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build())
 	if err := res.Error(); err != nil && isNoScript(err) {
-		res = r.c.Do(ctx, r.c.B().Eval().Script(sc.src).Numkeys(1).Key(key).Arg(a...).Build())
+		res = r.c.Do(ctx, r.c.B().Eval().Script(sc.src).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build())
 	}
 	if err := res.Error(); err != nil {
 		return nil, err
 	}
 	msgs, err := res.ToArray()
-	if err != nil || len(msgs) != 6 {
+	if err != nil || len(msgs) != want {
 		return nil, fmt.Errorf("%w: %v (%d elements)", errReply, err, len(msgs))
 	}
-	x := make([]int64, 6)
+	x := make([]int64, want)
 	for i := range msgs {
 		if x[i], err = msgs[i].AsInt64(); err != nil {
 			return nil, fmt.Errorf("%w: element %d: %v", errReply, i, err)

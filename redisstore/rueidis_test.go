@@ -41,6 +41,10 @@ func TestRueidis(t *testing.T) {
 		t.Parallel()
 		testOddKeys(t, newRueidisStore(t, newRueidis(t, addr), nil))
 	})
+	t.Run("TakeAll", func(t *testing.T) {
+		t.Parallel()
+		testTakeAllDifferential(t, newRueidisStore(t, newRueidis(t, addr), nil))
+	})
 	t.Run("KeysExpire", func(t *testing.T) {
 		t.Parallel()
 		testKeysExpire(t, newRueidisStore(t, newRueidis(t, addr), nil), newClient(t, addr))
@@ -77,6 +81,13 @@ func TestRueidisCluster(t *testing.T) {
 	t.Run("OddKeys", func(t *testing.T) {
 		t.Parallel()
 		testOddKeys(t, newRueidisStore(t, newRueidis(t, cl.Addrs()...), nil))
+	})
+	t.Run("TakeAll", func(t *testing.T) {
+		t.Parallel()
+		s := newRueidisStore(t, newRueidis(t, cl.Addrs()...), nil)
+		c := cl.Client(t)
+		testTakeAllCluster(t, s, func(k string) (int64, error) { return c.ClusterKeySlot(context.Background(), k).Result() })
+		testTakeAllDifferential(t, s)
 	})
 }
 

@@ -22,22 +22,29 @@ type script struct {
 	hash string // SHA-1 of src, as EVALSHA wants it
 }
 
-// scripts holds the script of each algorithm, indexed by ratelimit.Algorithm.
-var scripts = loadScripts()
+// scripts holds the script of each algorithm, indexed by ratelimit.Algorithm, and batch
+// the script of TakeAll.
+var scripts, batch = loadScripts()
 
-func loadScripts() [ratelimit.GCRA + 1]*script {
+func loadScripts() ([ratelimit.GCRA + 1]*script, *script) {
 	prelude, bucket := mustRead("lua/prelude.lua"), mustRead("lua/bucket.lua")
 	var s [ratelimit.GCRA + 1]*script
+	all := prelude + "\n" + bucket
 	for alg := ratelimit.FixedWindow; alg <= ratelimit.GCRA; alg++ {
+		body := mustRead("lua/" + alg.String() + ".lua")
 		src := prelude + "\n"
 		if alg == ratelimit.TokenBucket || alg == ratelimit.LeakyBucket || alg == ratelimit.GCRA {
 			src += bucket + "\n"
 		}
-		src += mustRead("lua/" + alg.String() + ".lua")
-		sum := sha1.Sum([]byte(src))
-		s[alg] = &script{src: src, hash: hex.EncodeToString(sum[:])}
+		s[alg] = newScript(src + body + "\nreturn run_one(step_" + alg.String() + ")\n")
+		all += "\n" + body
 	}
-	return s
+	return s, newScript(all + "\n" + mustRead("lua/batch.lua"))
+}
+
+func newScript(src string) *script {
+	sum := sha1.Sum([]byte(src))
+	return &script{src: src, hash: hex.EncodeToString(sum[:])}
 }
 
 func mustRead(name string) string {
@@ -50,9 +57,10 @@ func mustRead(name string) string {
 
 // backend runs the scripts on one kind of client.
 type backend interface {
-	// eval runs sc on key with the numeric arguments args and returns the reply's six
-	// integers. It sends the script at most once per attempt: a call that fails may have run.
-	eval(ctx context.Context, sc *script, key string, args []int64) ([]int64, error)
+	// eval runs sc on keys with args and returns the reply's integers, checking that there
+	// are want of them. It sends the script at most once per attempt: a call that fails may
+	// have run.
+	eval(ctx context.Context, sc *script, keys, args []string, want int) ([]int64, error)
 	del(ctx context.Context, key string) error
 }
 
@@ -73,13 +81,16 @@ func (noRetryCmd) NoRetry() bool { return true }
 // eval runs sc by EVALSHA, and by EVAL when the server answers NOSCRIPT (a restarted
 // server, a promoted replica, SCRIPT FLUSH): NOSCRIPT proves the script did not run, so
 // sending it again is safe.
-func (g *goRedis) eval(ctx context.Context, sc *script, key string, args []int64) ([]int64, error) {
+func (g *goRedis) eval(ctx context.Context, sc *script, keys, args []string, want int) ([]int64, error) {
 	ap, _ := g.pool.Get().(*[]any)
 	if ap == nil {
 		ap = new([]any)
 	}
 	defer g.pool.Put(ap)
-	a := append((*ap)[:0], "evalsha", sc.hash, 1, key)
+	a := append((*ap)[:0], "evalsha", sc.hash, len(keys))
+	for _, k := range keys {
+		a = append(a, k)
+	}
 	for _, x := range args {
 		a = append(a, x)
 	}
@@ -96,7 +107,7 @@ func (g *goRedis) eval(ctx context.Context, sc *script, key string, args []int64
 	if err != nil {
 		return nil, err
 	}
-	return decodeGoRedis(v)
+	return decodeGoRedis(v, want)
 }
 
 func (g *goRedis) del(ctx context.Context, key string) error { return g.c.Del(ctx, key).Err() }

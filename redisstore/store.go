@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -350,34 +351,43 @@ func (s *Store) report(err error) {
 // eval runs alg's script for key within the store's timeout, retrying only after errors
 // that prove the script did not run.
 func (s *Store) eval(ctx context.Context, key string, alg ratelimit.Algorithm, p algo.Params, cost uint64, nowMicros int64) (algo.Decision, error) {
+	var buf [6]string
+	args := append(buf[:0], strconv.FormatUint(p.Rate, 10), strconv.FormatUint(p.Period/1000, 10),
+		strconv.FormatUint(p.Cap, 10), strconv.FormatUint(cost, 10), strconv.FormatInt(fillMicros(p), 10))
+	if nowMicros >= 0 {
+		args = append(args, strconv.FormatInt(nowMicros, 10))
+	}
+	keys := [1]string{s.key(key, alg)}
+	x, err := s.call(ctx, scripts[alg], keys[:], args, 6)
+	if err != nil {
+		return algo.Decision{}, err
+	}
+	return decode(x)
+}
+
+// call runs sc within the store's timeout, retrying only after errors that prove the
+// script did not run.
+func (s *Store) call(ctx context.Context, sc *script, keys, args []string, want int) ([]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-
-	var buf [6]int64
-	args := append(buf[:0], int64(p.Rate), int64(p.Period/1000), int64(p.Cap), int64(cost), fillMicros(p))
-	if nowMicros >= 0 {
-		args = append(args, nowMicros)
-	}
-	rkey := s.key(key, alg)
-
 	backoff := s.backoff
 	for attempt := 0; ; attempt++ {
-		x, err := s.backend.eval(ctx, scripts[alg], rkey, args)
+		x, err := s.backend.eval(ctx, sc, keys, args, want)
 		if err == nil {
-			return decode(x)
+			return x, nil
 		}
 		if attempt >= s.retries || !provesNotRun(err) || ctx.Err() != nil {
-			return algo.Decision{}, err
+			return nil, err
 		}
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < backoff {
-			return algo.Decision{}, err
+			return nil, err
 		}
 		s.stats.retries.Add(1)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return algo.Decision{}, err
+			return nil, err
 		case <-t.C:
 		}
 		backoff *= 2

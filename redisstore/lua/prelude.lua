@@ -1,5 +1,9 @@
 -- Shared prelude of every ratelimit script; the algorithm's body follows it.
 --
+-- Each algorithm is a function step_<name>() deciding on the parameters set by params and
+-- the clock: it returns the reply and, when units are taken, a function doing the writes,
+-- so that a batch can decide every request before writing any. A single decision:
+--
 -- KEYS[1]  the key holding the state
 -- ARGV[1]  Rate: units per Period
 -- ARGV[2]  Period in microseconds
@@ -19,20 +23,28 @@
 -- products wider than that are split exactly (two_prod, muldivmod). Numbers go to Redis
 -- only through fmt, never through Lua's lossy default conversion.
 
-local key = KEYS[1]
-local rate = tonumber(ARGV[1])
-local pu = tonumber(ARGV[2])
-local cap = tonumber(ARGV[3])
-local n = tonumber(ARGV[4])
-local fill = tonumber(ARGV[5])
-local test = ARGV[6] ~= nil
+-- The parameters of the decision at hand, set by params, and the clock, set by clock.
+local key, rate, pu, cap, n, fill
+local now, test
 
-local now
-if test then
-  now = tonumber(ARGV[6])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+-- params reads a request's key and its five numbers from ARGV[a] on.
+local function params(k, a)
+  key = k
+  rate = tonumber(ARGV[a])
+  pu = tonumber(ARGV[a + 1])
+  cap = tonumber(ARGV[a + 2])
+  n = tonumber(ARGV[a + 3])
+  fill = tonumber(ARGV[a + 4])
+end
+
+-- clock reads the server's TIME, or the simulated instant t of a test.
+local function clock(t)
+  if t and t ~= '' then
+    now, test = tonumber(t), true
+  else
+    local tm = redis.call('TIME')
+    now, test = tonumber(tm[1]) * 1000000 + tonumber(tm[2]), false
+  end
 end
 
 local floor = math.floor
@@ -108,3 +120,14 @@ local function corrupt()
   return redis.error_reply('ratelimit: unreadable state at ' .. key)
 end
 
+
+-- run_one makes the single decision of KEYS[1] and ARGV with step.
+local function run_one(step)
+  clock(ARGV[6])
+  params(KEYS[1], 1)
+  local reply, write = step()
+  if write then
+    write()
+  end
+  return reply
+end
