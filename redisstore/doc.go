@@ -59,8 +59,8 @@
 // A call to Redis is bounded by [Options.Timeout]. It is retried, within that budget, only
 // after errors that prove the script did not run (a failed dial, a connection pool timeout,
 // LOADING, BUSY, TRYAGAIN, CLUSTERDOWN, MASTERDOWN, READONLY); the script is sent to
-// go-redis marked as not retryable, so the client's own MaxRetries never runs it twice. A
-// call that times out or loses its connection after sending may have consumed: it counts
+// go-redis marked as not retryable, and rueidis retries only read-only commands, so the
+// client's own retries never run it twice. A call that times out or loses its connection after sending may have consumed: it counts
 // as a failure, and the units may be taken although the caller got a policy answer.
 //
 // After [Options.BreakerThreshold] consecutive failures the circuit breaker opens: for
@@ -87,6 +87,8 @@
 //
 // Redis replicates asynchronously: a failover may lose the last updates of a key, and a
 // promoted replica then admits again what the lost writes had taken (a few calls' worth).
+//
+// # Memory
 //
 // Measured on Redis 7.0 (used_memory over 100,000 keys "user:N" under the default prefix,
 // one unit taken each): 165 bytes per key for TokenBucket, LeakyBucket, GCRA,
