@@ -96,6 +96,8 @@
 // entry. Any layout with one key and a TTL per user key needs at least 133 bytes here (an
 // integer value under a key name of the same length); redis_rate takes 163.
 //
+// # Circuit breaker scope
+//
 // The breaker is one per Store, over all of Redis: on a Cluster with one shard down the
 // calls to the healthy shards keep it closed, and the calls for keys of the failed shard
 // each fail fast (refused dials) until the replica is promoted.
