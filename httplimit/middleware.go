@@ -280,24 +280,40 @@ func (m *Middleware) Validate() error {
 // response. Errors go to OnError first.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var d Decision
-		m.decide(r, &d)
-		if d.Err != nil && m.OnError != nil {
-			m.OnError(r, d.Err)
-		}
-		m.SetHeaders(w.Header(), &d)
-		if d.Allowed {
+		if m.Serve(w, r) {
 			next.ServeHTTP(w, r)
-			return
 		}
-		deny := m.DenyHandler
-		if deny == nil {
-			deny = WriteProblem
-		}
-		dd := new(Decision) // only denials pay for a Decision on the heap
-		*dd = d
-		deny(w, r, dd)
 	})
+}
+
+// Serve does what [Middleware.Handler] does before the next handler: it decides r, reports
+// an error to OnError, sets the rate-limit headers on w, and answers a denied request with
+// the DenyHandler. It reports whether the request may proceed. Framework adapters call it
+// where their chain continues or stops.
+func (m *Middleware) Serve(w http.ResponseWriter, r *http.Request) (proceed bool) {
+	var d Decision
+	m.decide(r, &d)
+	if d.Err != nil && m.OnError != nil {
+		m.OnError(r, d.Err)
+	}
+	m.SetHeaders(w.Header(), &d)
+	if d.Allowed {
+		return true
+	}
+	m.Deny(w, r, &d)
+	return false
+}
+
+// Deny answers a denied request with m's DenyHandler, [WriteProblem] when it is nil. It
+// passes the handler a copy of d, so that only denials put a Decision on the heap.
+func (m *Middleware) Deny(w http.ResponseWriter, r *http.Request, d *Decision) {
+	deny := m.DenyHandler
+	if deny == nil {
+		deny = WriteProblem
+	}
+	dd := new(Decision)
+	*dd = *d
+	deny(w, r, dd)
 }
 
 // compiled is a Middleware's configuration, checked and indexed.

@@ -57,22 +57,9 @@ func New(m *httplimit.Middleware) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
 			r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, c))
-			d, err := m.Check(r)
-			if err != nil && m.OnError != nil {
-				m.OnError(r, err)
-			}
-			w := c.Response()
-			m.SetHeaders(w.Header(), &d)
-			if d.Allowed {
+			if m.Serve(c.Response(), r) {
 				return next(c)
 			}
-			deny := m.DenyHandler
-			if deny == nil {
-				deny = httplimit.WriteProblem
-			}
-			dd := new(httplimit.Decision) // only denials pay for a Decision on the heap
-			*dd = d
-			deny(w, r, dd)
 			return nil
 		}
 	}

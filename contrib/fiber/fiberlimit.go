@@ -97,15 +97,9 @@ func New(m *httplimit.Middleware) fiber.Handler {
 			headerPool.Put(h)
 			return c.Next()
 		}
-		deny := m.DenyHandler
-		if deny == nil {
-			deny = httplimit.WriteProblem
-		}
-		dd := new(httplimit.Decision) // only denials pay for a Decision on the heap
-		*dd = d
 		w := &responseWriter{c: c, h: make(http.Header, 8)}
-		m.SetHeaders(w.h, dd)
-		deny(w, r, dd)
+		m.SetHeaders(w.h, &d)
+		m.Deny(w, r, &d)
 		if !w.wrote {
 			// The DenyHandler wrote nothing through w, or wrote through the fiber.Ctx
 			// itself: the header fields still apply; the status is fiber's.

@@ -53,22 +53,9 @@ func New(m *httplimit.Middleware) gin.HandlerFunc {
 	}
 	return func(c *gin.Context) {
 		r := c.Request.WithContext(context.WithValue(c.Request.Context(), ctxKey{}, c))
-		d, err := m.Check(r)
-		if err != nil && m.OnError != nil {
-			m.OnError(r, err)
+		if !m.Serve(c.Writer, r) {
+			c.Abort()
 		}
-		m.SetHeaders(c.Writer.Header(), &d)
-		if d.Allowed {
-			return // gin runs the next handler
-		}
-		c.Abort()
-		deny := m.DenyHandler
-		if deny == nil {
-			deny = httplimit.WriteProblem
-		}
-		dd := new(httplimit.Decision) // only denials pay for a Decision on the heap
-		*dd = d
-		deny(c.Writer, r, dd)
 	}
 }
 
