@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/internal/redistest"
+	"github.com/redis/rueidis"
 )
 
 // TestCluster runs the store's tests against a Redis Cluster of three primaries and three
@@ -67,14 +68,25 @@ func TestClusterFailover(t *testing.T) {
 		t.Skip("short")
 	}
 	// Not parallel: its load would disturb the timing of the parallel tests.
+	t.Run("go-redis", func(t *testing.T) {
+		testClusterFailover(t, func(cl *redistest.Cluster, opts *Options) *Store { return newStoreOn(t, cl.Client(t), opts) })
+	})
+	t.Run("rueidis", func(t *testing.T) {
+		testClusterFailover(t, func(cl *redistest.Cluster, opts *Options) *Store {
+			return newRueidisStore(t, newRueidis(t, cl.Addrs()...), opts)
+		})
+	})
+}
+
+func testClusterFailover(t *testing.T, newStore func(*redistest.Cluster, *Options) *Store) {
 	cl := redistest.StartCluster(t)
-	c := cl.Client(t)
 	var failures atomic.Int64
 	opts := &Options{
+		Prefix:  testPrefix(t),
 		Timeout: 100 * time.Millisecond, BreakerThreshold: 20, BreakerCooldown: 100 * time.Millisecond,
 		Policy: FailLocal, OnError: func(error) { failures.Add(1) },
 	}
-	s := newStoreOn(t, c, opts)
+	s := newStore(cl, opts)
 	ctx := context.Background()
 	l := ratelimit.PerSecond(1_000_000)
 	hot := "hot"
@@ -143,9 +155,29 @@ func TestSentinelFailover(t *testing.T) {
 		t.Skip("short")
 	}
 	t.Parallel()
+	t.Run("go-redis", func(t *testing.T) {
+		t.Parallel()
+		testSentinelFailover(t, func(g *redistest.Sentinel, opts *Options) *Store { return newStoreOn(t, g.Client(t), opts) })
+	})
+	t.Run("rueidis", func(t *testing.T) {
+		t.Parallel()
+		testSentinelFailover(t, func(g *redistest.Sentinel, opts *Options) *Store {
+			c, err := rueidis.NewClient(rueidis.ClientOption{
+				InitAddress: g.SentinelAddrs(), DisableCache: true,
+				Sentinel: rueidis.SentinelOption{MasterSet: g.MasterName},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
+			return newRueidisStore(t, c, opts)
+		})
+	})
+}
+
+func testSentinelFailover(t *testing.T, newStore func(*redistest.Sentinel, *Options) *Store) {
 	g := redistest.StartSentinel(t)
-	c := g.Client(t)
-	s := newStoreOn(t, c, &Options{Policy: FailOpen, Timeout: 100 * time.Millisecond, BreakerCooldown: 100 * time.Millisecond})
+	s := newStore(g, &Options{Prefix: testPrefix(t), Policy: FailOpen, Timeout: 100 * time.Millisecond, BreakerCooldown: 100 * time.Millisecond})
 	ctx := context.Background()
 	l := ratelimit.Limit{Rate: 5, Period: time.Hour}
 	for i := 0; i < 2; i++ {
@@ -154,7 +186,8 @@ func TestSentinelFailover(t *testing.T) {
 		}
 	}
 	// Let the replica receive the writes, then kill the primary.
-	if err := c.Do(ctx, "WAIT", 1, 1000).Err(); err != nil {
+	primary := g.Primary.Client(t)
+	if err := primary.Do(ctx, "WAIT", 1, 1000).Err(); err != nil {
 		t.Fatal(err)
 	}
 	old := g.Primary.Addr()
@@ -165,7 +198,7 @@ func TestSentinelFailover(t *testing.T) {
 		return err == nil && addr != old && redisAnswers(s)
 	})
 	t.Logf("Redis answered again %v after the kill; stats %+v", time.Since(killed).Round(time.Millisecond), s.Stats())
-	// The state survived: 2 of 5 taken before, redisAnswers took 1 of another key.
+	// The state survived: 2 of 5 taken before the kill.
 	r, err := s.Take(ctx, "k", ratelimit.TokenBucket, l, 0)
 	if err != nil {
 		t.Fatal(err)
