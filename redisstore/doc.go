@@ -46,7 +46,9 @@
 //
 // The state of a key under an algorithm is one Redis key: [Options.Prefix], the user key
 // inside a hash tag, and the algorithm's code, as in "ratelimit:{user:42}:tb", holding a
-// short string ("tat:fraction" for GCRA) or, for SlidingWindowLog, a list with one entry
+// short string ("tat:fraction" for GCRA, or the TAT alone, an integer, when the fraction is
+// 0, as it always is when Period/Rate is a whole number of microseconds) or, for
+// SlidingWindowLog, a list with one entry
 // per microsecond at which units were allowed in the last Period. The hash tag
 // is under the store's control whatever bytes the user key holds ('}' and '%' are escaped),
 // so a decision never spans Cluster slots and keys spread over the slots by user key. Every

@@ -12,7 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-//go:embed lua/*.lua
+//go:embed lua/*.lua lua/fast/*.lua
 var luaFiles embed.FS
 
 // script is one algorithm's Lua source: the shared prelude, the bucket helpers for the
@@ -33,13 +33,28 @@ func loadScripts() ([ratelimit.GCRA + 1]*script, *script) {
 	for alg := ratelimit.FixedWindow; alg <= ratelimit.GCRA; alg++ {
 		body := mustRead("lua/" + alg.String() + ".lua")
 		src := prelude + "\n"
-		if alg == ratelimit.TokenBucket || alg == ratelimit.LeakyBucket || alg == ratelimit.GCRA {
+		if bucketAlg(alg) {
 			src += bucket + "\n"
 		}
-		s[alg] = newScript(src + body + "\nreturn run_one(step_" + alg.String() + ")\n")
+		tail := "\nreturn run_one(step_" + alg.String() + ")\n"
+		if fast, err := luaFiles.ReadFile("lua/fast/" + alg.String() + ".lua"); err == nil {
+			// The fast path goes first and returns, unless it falls through to the general
+			// path with its instant: the general helpers are then defined only when needed.
+			pre := mustRead("lua/fast/clock.lua") + "\n"
+			if bucketAlg(alg) {
+				pre += mustRead("lua/fast/bucket.lua") + "\n"
+			}
+			src = pre + string(fast) + "\n" + src
+			tail = "\nreturn run_one(step_" + alg.String() + ", fast_now, fast_test)\n"
+		}
+		s[alg] = newScript(src + body + tail)
 		all += "\n" + body
 	}
 	return s, newScript(all + "\n" + mustRead("lua/batch.lua"))
+}
+
+func bucketAlg(alg ratelimit.Algorithm) bool {
+	return alg == ratelimit.TokenBucket || alg == ratelimit.LeakyBucket || alg == ratelimit.GCRA
 }
 
 func newScript(src string) *script {

@@ -1,16 +1,20 @@
 -- GCRA. State: "tat:frac", the theoretical arrival time in whole microseconds plus a
--- fraction in 1/rate microseconds. Allow n if max(tat, now) + n*T - cap*T <= now. The TAT
+-- fraction in 1/rate microseconds, or "tat" alone when the fraction is 0, which Redis
+-- keeps as an integer. Allow n if max(tat, now) + n*T - cap*T <= now. The TAT
 -- is read as is after a limit change: a key over a lowered capacity is denied until it drains.
 local function step_gcra()
   local key, now = key, now
   local uw, uf = 0, 0 -- (tat - now) * rate, in use; above the capacity after a lowered limit
   local s = redis.call('GET', key)
   if s then
-    local a, x = string.match(s, '^(%d+):(%d+)$')
-    if not a then
-      return corrupt()
+    local tat, frac = tonumber(string.match(s, '^%d+$')), 0
+    if not tat then
+      local a, x = string.match(s, '^(%d+):(%d+)$')
+      if not a then
+        return corrupt()
+      end
+      tat, frac = tonumber(a), tonumber(x)
     end
-    local tat, frac = tonumber(a), tonumber(x)
     if tat > now or (tat == now and frac > 0) then
       local d = tat - now
       if frac > rate - 1 then
@@ -30,7 +34,10 @@ local function step_gcra()
   local reply, q, r, write
   uw, uf, reply, q, r = decide(uw, uf)
   if reply[1] == 1 and n > 0 then
-    local v, ms = fmt(now + q) .. ':' .. fmt(r), ttl_ms(reply[5], reply[6])
+    local v, ms = fmt(now + q), ttl_ms(reply[5], reply[6])
+    if r > 0 then
+      v = v .. ':' .. fmt(r)
+    end
     write = function()
       redis.call('SET', key, v, 'PX', ms)
     end

@@ -121,9 +121,14 @@ local function corrupt()
 end
 
 
--- run_one makes the single decision of KEYS[1] and ARGV with step.
-local function run_one(step)
-  clock(ARGV[6])
+-- run_one makes the single decision of KEYS[1] and ARGV with step, at the instant t of a
+-- fast path that fell through (test telling whether it is simulated), or on the clock.
+local function run_one(step, t, is_test)
+  if t then
+    now, test = t, is_test
+  else
+    clock(ARGV[6])
+  end
   params(KEYS[1], 1)
   local reply, write = step()
   if write then
