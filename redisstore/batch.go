@@ -65,7 +65,7 @@ func (s *Store) takeAll(ctx context.Context, reqs []ratelimit.Request, results [
 	if !ok {
 		return s.fallbackAll(ctx, reqs, results, ps, ErrCircuitOpen)
 	}
-	x, err := s.call(ctx, batch, keys, args, 1+6*len(reqs))
+	x, err := s.call(ctx, batch, keys, args, nil, 1+6*len(reqs))
 	if err == nil {
 		err = decodeBatch(x, ps, results)
 	}

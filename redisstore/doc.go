@@ -93,10 +93,14 @@
 // # Memory
 //
 // Measured on Redis 7.0 (used_memory over 100,000 keys "user:N" under the default prefix,
-// one unit taken each): 165 bytes per key for TokenBucket, LeakyBucket, GCRA,
-// SlidingWindowCounter and FixedWindow, 255 to 261 bytes for SlidingWindowLog with one
-// entry. Any layout with one key and a TTL per user key needs at least 133 bytes here (an
-// integer value under a key name of the same length); redis_rate takes 163.
+// one unit taken each under a limit of 100 per day): 133 bytes per key for GCRA, whose
+// state is an integer when Period/Rate is a whole number of microseconds (165 otherwise),
+// 155 for FixedWindow, 165 for TokenBucket, LeakyBucket and SlidingWindowCounter, and 259
+// to 261 for SlidingWindowLog with one entry; redis_rate takes 163. 133 bytes is the floor
+// of any layout with one Redis key and a TTL per user key and a value that is not one of
+// Redis's shared small integers: a key name of 13 to 28 bytes takes as much as one of 28
+// (a shorter prefix or algorithm code saves nothing for keys like these), and a hash with
+// one-letter fields takes what a short string does.
 //
 // # Circuit breaker scope
 //

@@ -18,7 +18,7 @@ func NewRueidis(client rueidis.Client, opts *Options) *Store {
 
 type rueidisBackend struct{ c rueidis.Client }
 
-func (r *rueidisBackend) eval(ctx context.Context, sc *script, keys, args []string, want int) ([]int64, error) {
+func (r *rueidisBackend) eval(ctx context.Context, sc *script, keys, args []string, _ []any, want int) ([]int64, error) {
 	res := r.c.Do(ctx, r.c.B().Evalsha().Sha1(sc.hash).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build())
 	if err := res.Error(); err != nil && isNoScript(err) {
 		res = r.c.Do(ctx, r.c.B().Eval().Script(sc.src).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build())

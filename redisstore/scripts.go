@@ -18,8 +18,9 @@ var luaFiles embed.FS
 // script is one algorithm's Lua source: the shared prelude, the bucket helpers for the
 // bucket algorithms, and the algorithm's body. Only these embedded files make up a script.
 type script struct {
-	src  string
-	hash string // SHA-1 of src, as EVALSHA wants it
+	src     string
+	hash    string // SHA-1 of src, as EVALSHA wants it
+	hashArg any    // hash, boxed once for go-redis
 }
 
 // scripts holds the script of each algorithm, indexed by ratelimit.Algorithm, and batch
@@ -59,7 +60,8 @@ func bucketAlg(alg ratelimit.Algorithm) bool {
 
 func newScript(src string) *script {
 	sum := sha1.Sum([]byte(src))
-	return &script{src: src, hash: hex.EncodeToString(sum[:])}
+	h := hex.EncodeToString(sum[:])
+	return &script{src: src, hash: h, hashArg: h}
 }
 
 func mustRead(name string) string {
@@ -74,8 +76,8 @@ func mustRead(name string) string {
 type backend interface {
 	// eval runs sc on keys with args and returns the reply's integers, checking that there
 	// are want of them. It sends the script at most once per attempt: a call that fails may
-	// have run.
-	eval(ctx context.Context, sc *script, keys, args []string, want int) ([]int64, error)
+	// have run. boxed, when not nil, holds args already converted to interfaces.
+	eval(ctx context.Context, sc *script, keys, args []string, boxed []any, want int) ([]int64, error)
 	del(ctx context.Context, key string) error
 }
 
@@ -96,18 +98,22 @@ func (noRetryCmd) NoRetry() bool { return true }
 // eval runs sc by EVALSHA, and by EVAL when the server answers NOSCRIPT (a restarted
 // server, a promoted replica, SCRIPT FLUSH): NOSCRIPT proves the script did not run, so
 // sending it again is safe.
-func (g *goRedis) eval(ctx context.Context, sc *script, keys, args []string, want int) ([]int64, error) {
+func (g *goRedis) eval(ctx context.Context, sc *script, keys, args []string, boxed []any, want int) ([]int64, error) {
 	ap, _ := g.pool.Get().(*[]any)
 	if ap == nil {
 		ap = new([]any)
 	}
 	defer g.pool.Put(ap)
-	a := append((*ap)[:0], "evalsha", sc.hash, len(keys))
+	a := append((*ap)[:0], "evalsha", sc.hashArg, len(keys))
 	for _, k := range keys {
 		a = append(a, k)
 	}
-	for _, x := range args {
-		a = append(a, x)
+	if boxed != nil {
+		a = append(a, boxed...)
+	} else {
+		for _, x := range args {
+			a = append(a, x)
+		}
 	}
 	*ap = a
 	cmd := redis.NewCmd(ctx, a...)
