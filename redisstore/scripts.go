@@ -41,11 +41,11 @@ func loadScripts() ([ratelimit.GCRA + 1]*script, *script) {
 		if fast, err := luaFiles.ReadFile("lua/fast/" + alg.String() + ".lua"); err == nil {
 			// The fast path goes first and returns, unless it falls through to the general
 			// path with its instant: the general helpers are then defined only when needed.
-			pre := mustRead("lua/fast/clock.lua") + "\n"
+			f := string(fast)
 			if bucketAlg(alg) {
-				pre += mustRead("lua/fast/bucket.lua") + "\n"
+				f = strings.Replace(f, "--@decide\n", mustRead("lua/fast/decide.lua"), 1)
 			}
-			src = pre + string(fast) + "\n" + src
+			src = mustRead("lua/fast/clock.lua") + "\n" + f + "\n" + src
 			tail = "\nreturn run_one(step_" + alg.String() + ", fast_now, fast_test)\n"
 		}
 		s[alg] = newScript(src + body + tail)

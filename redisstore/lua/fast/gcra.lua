@@ -1,4 +1,4 @@
--- GCRA, single decision: the fast path (see clock.lua and bucket.lua).
+-- GCRA, single decision: the fast path (see clock.lua and decide.lua).
 do
   local key, now = KEYS[1], fast_now
   local rate, pu, cap, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -25,15 +25,17 @@ do
     end
   end
   if ok then
-    local reply, r, ms
-    u, reply, r, ms = fast_decide(u, c, np, rate, pu)
-    if reply[1] == 1 and n > 0 then
-      local v = string.format('%d', now + reply[5])
+    local allowed, remaining, rus, rns, q, cq, r, ms
+    do
+      --@decide
+    end
+    if allowed == 1 and n > 0 then
+      local v = string.format('%d', now + q)
       if r > 0 then
         v = v .. ':' .. string.format('%d', r)
       end
       redis.call('SET', key, v, 'PX', ms)
     end
-    return reply
+    return {allowed, remaining, rus, rns, q, cq}
   end
 end

@@ -1,4 +1,4 @@
--- Leaky bucket, single decision: the fast path (see clock.lua and bucket.lua).
+-- Leaky bucket, single decision: the fast path (see clock.lua and decide.lua).
 do
   local key, now = KEYS[1], fast_now
   local rate, pu, cap, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -36,9 +36,11 @@ do
     end
   end
   if ok then
-    local reply, _, ms
-    u, reply, _, ms = fast_decide(u, c, np, rate, pu)
-    if reply[1] == 1 and n > 0 then
+    local allowed, remaining, rus, rns, q, cq, r, ms
+    do
+      --@decide
+    end
+    if allowed == 1 and n > 0 then
       local uw = math.floor(u / pu)
       if u - uw * pu < 0 then
         uw = uw - 1
@@ -47,6 +49,6 @@ do
       local v = string.format('%d:%d:%d', now, uw, uf)
       redis.call('SET', key, v, 'PX', ms)
     end
-    return reply
+    return {allowed, remaining, rus, rns, q, cq}
   end
 end

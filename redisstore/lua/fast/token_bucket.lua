@@ -1,4 +1,4 @@
--- Token bucket, single decision: the fast path (see clock.lua and bucket.lua).
+-- Token bucket, single decision: the fast path (see clock.lua and decide.lua).
 do
   local key, now = KEYS[1], fast_now
   local rate, pu, cap, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -35,9 +35,11 @@ do
     end
   end
   if ok then
-    local reply, _, ms
-    u, reply, _, ms = fast_decide(u, c, np, rate, pu)
-    if reply[1] == 1 and n > 0 then
+    local allowed, remaining, rus, rns, q, cq, r, ms
+    do
+      --@decide
+    end
+    if allowed == 1 and n > 0 then
       local t = c - u
       local tw = math.floor(t / pu)
       if t - tw * pu < 0 then
@@ -47,6 +49,6 @@ do
       local v = string.format('%d:%d:%d', now, tw, tf)
       redis.call('SET', key, v, 'PX', ms)
     end
-    return reply
+    return {allowed, remaining, rus, rns, q, cq}
   end
 end
