@@ -52,7 +52,10 @@ func (l *Limiter) SetLimit(limit Limit) { l.limit.Store(&limit) }
 
 // Allow is AllowN(ctx, key, 1).
 func (l *Limiter) Allow(ctx context.Context, key string) (Result, error) {
-	return l.AllowN(ctx, key, 1)
+	if l.opts.Observer != nil {
+		return l.AllowN(ctx, key, 1)
+	}
+	return l.store.Take(ctx, key, l.alg, *l.limit.Load(), 1)
 }
 
 // AllowN reports whether n units of key may pass now, and takes them if so. n == 0 reports

@@ -99,9 +99,10 @@ func New(opts *Options) *Store {
 	if o.SweepInterval <= 0 {
 		o.SweepInterval = defaultSweepInterval
 	}
-	// About four shards per CPU, fewer when MaxKeys is small so each can hold 64 keys.
+	// At least 64 shards, and about 16 per CPU, so that goroutines rarely meet on a lock;
+	// fewer when MaxKeys is small so each can hold 64 keys.
 	n := 1
-	for n < 4*runtime.GOMAXPROCS(0) && o.MaxKeys/(2*n) >= 64 {
+	for n < max(64, 16*runtime.GOMAXPROCS(0)) && o.MaxKeys/(2*n) >= 64 {
 		n *= 2
 	}
 	base := time.Now()
