@@ -219,30 +219,30 @@ func (s *Store) Take(ctx context.Context, key string, alg ratelimit.Algorithm, l
 	if alg == ratelimit.SlidingWindowLog {
 		d = s.takeLog(sh, k, now, p, cost)
 	} else {
-		d = s.takeState(sh, k, alg, now, p, cost)
+		s.takeState(sh, k, alg, now, &p, cost, &d)
 	}
 	sh.mu.Unlock()
 	return d.Result(p), nil
 }
 
-// takeState runs alg on k's state; sh is locked. A key seen for the first time is stored
-// only once it holds something.
-func (s *Store) takeState(sh *shard, k id, alg ratelimit.Algorithm, now int64, p algo.Params, n uint64) algo.Decision {
-	i, found := sh.table.find(k)
-	var st algo.State
-	if found {
-		st = sh.table.slots[i].state
-	} else {
-		st = algo.Init(alg, p, now)
-	}
-	st, d := algo.Take(alg, st, now, p, n)
-	if d.Allowed && n > 0 {
-		if !found {
-			i = s.insert(sh, k)
+// takeState runs alg on k's state in place; sh is locked. A key seen for the first time is
+// stored only once it holds something.
+func (s *Store) takeState(sh *shard, k id, alg ratelimit.Algorithm, now int64, p *algo.Params, n uint64, d *algo.Decision) {
+	t := &sh.table
+	if i, found := t.find(k); found {
+		sl := &t.slots[i]
+		algo.Step(alg, &sl.state, now, p, n, d)
+		if d.Allowed && n > 0 {
+			sl.expires = s.expiry(now, d.ResetAfter)
 		}
-		sh.table.slots[i] = slot{a: k.a, b: k.b, expires: s.expiry(now, d.ResetAfter), state: st}
+		return
 	}
-	return d
+	st := algo.Init(alg, *p, now)
+	algo.Step(alg, &st, now, p, n, d)
+	if d.Allowed && n > 0 {
+		i := s.insert(sh, k)
+		t.slots[i] = slot{a: k.a, b: k.b, expires: s.expiry(now, d.ResetAfter), state: st}
+	}
 }
 
 // lookup returns k's state, or the state of a new key; sh is locked.

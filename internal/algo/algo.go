@@ -102,19 +102,28 @@ func Init(alg ratelimit.Algorithm, p Params, now int64) State {
 // returns s unchanged. An instant earlier than the state's last update is treated as that
 // update's instant, so out-of-order calls never over-grant.
 func Take(alg ratelimit.Algorithm, s State, now int64, p Params, n uint64) (State, Decision) {
+	var d Decision
+	Step(alg, &s, now, &p, n, &d)
+	return s, d
+}
+
+// Step is [Take] in place, for stores that keep states in memory: it changes *s only when
+// the units are taken, and writes the decision to *d.
+func Step(alg ratelimit.Algorithm, s *State, now int64, p *Params, n uint64, d *Decision) {
 	switch alg {
 	case ratelimit.FixedWindow:
-		return fixedWindow(s, now, p, n)
+		*s, *d = fixedWindow(*s, now, *p, n)
 	case ratelimit.SlidingWindowCounter:
-		return slidingWindowCounter(s, now, p, n)
+		*s, *d = slidingWindowCounter(*s, now, *p, n)
 	case ratelimit.TokenBucket:
-		return tokenBucket(s, now, p, n)
+		tokenBucket(s, now, p, n, d)
 	case ratelimit.LeakyBucket:
-		return leakyBucket(s, now, p, n)
+		leakyBucket(s, now, p, n, d)
 	case ratelimit.GCRA:
-		return gcra(s, now, p, n)
+		gcra(s, now, p, n, d)
+	default:
+		panic(fmt.Sprintf("algo: Step called with %v", alg)) // a programming error in a store
 	}
-	panic(fmt.Sprintf("algo: Take called with %v", alg)) // a programming error in a store
 }
 
 // sat returns a − b, or 0 when b > a.

@@ -15,10 +15,10 @@ type bucketStep struct {
 
 // decide allows n if used + n·Period ≤ Cap·Period. used may exceed Cap·Period only for
 // GCRA after its limit was lowered; it must not exceed Cap·Period + 2^62·Rate.
-func decide(used u128, p Params, n uint64) (bucketStep, Decision) {
+func decide(used u128, p *Params, n uint64, d *Decision) bucketStep {
 	capacity := mul(p.Cap, p.Period)
 	after := used.add(mul(n, p.Period))
-	var d Decision
+	*d = Decision{}
 	if !capacity.less(after) {
 		d.Allowed = true
 		used = after
@@ -33,11 +33,11 @@ func decide(used u128, p Params, n uint64) (bucketStep, Decision) {
 	if st.drainR != 0 {
 		d.ResetAfter++
 	}
-	return st, d
+	return st
 }
 
 // amount reads whole + frac/Period as unit·nanoseconds, clamped to the capacity.
-func amount(whole, frac uint64, p Params) u128 {
+func amount(whole, frac uint64, p *Params) u128 {
 	if whole >= p.Cap {
 		return mul(p.Cap, p.Period)
 	}
@@ -46,30 +46,28 @@ func amount(whole, frac uint64, p Params) u128 {
 
 // tokenBucket starts full with Cap tokens and refills continuously at Rate per Period;
 // it allows n if tokens ≥ n.
-func tokenBucket(s State, now int64, p Params, n uint64) (State, Decision) {
+func tokenBucket(s *State, now int64, p *Params, n uint64, d *Decision) {
 	now = max(now, s.At)
 	capacity := mul(p.Cap, p.Period)
 	refill := mul(uint64(now-s.At), p.Rate)
 	used := capacity.sub(amount(s.X, s.Y, p)).sub(refill)
-	st, d := decide(used, p, n)
+	st := decide(used, p, n, d)
 	if d.Allowed && n > 0 {
-		s = State{At: now, X: st.free, Y: st.freeRem}
+		*s = State{At: now, X: st.free, Y: st.freeRem}
 	}
-	return s, d
 }
 
 // leakyBucket is a meter: its level starts at 0 and drains at Rate per Period; it allows n
 // if level + n ≤ Cap.
-func leakyBucket(s State, now int64, p Params, n uint64) (State, Decision) {
+func leakyBucket(s *State, now int64, p *Params, n uint64, d *Decision) {
 	now = max(now, s.At)
 	drained := mul(uint64(now-s.At), p.Rate)
 	used := amount(s.X, s.Y, p).sub(drained)
-	st, d := decide(used, p, n)
+	st := decide(used, p, n, d)
 	if d.Allowed && n > 0 {
 		whole, frac := st.used.div(p.Period)
-		s = State{At: now, X: whole, Y: frac}
+		*s = State{At: now, X: whole, Y: frac}
 	}
-	return s, d
 }
 
 // gcra keeps the theoretical arrival time TAT = At + X/Rate nanoseconds. It allows n if
@@ -77,14 +75,13 @@ func leakyBucket(s State, now int64, p Params, n uint64) (State, Decision) {
 // T = Period/Rate. An earlier now only makes it stricter, so it needs no clamp. After a
 // limit change TAT is read as it is: a key whose TAT lies further ahead than the new
 // capacity allows is over the lowered limit, and denies even n == 0 until it drains.
-func gcra(s State, now int64, p Params, n uint64) (State, Decision) {
+func gcra(s *State, now int64, p *Params, n uint64, d *Decision) {
 	var used u128 // (TAT − now)·Rate
 	if s.At > now || s.At == now && s.X > 0 {
 		used = mul(uint64(s.At-now), p.Rate).addSmall(min(s.X, p.Rate-1))
 	}
-	st, d := decide(used, p, n)
+	st := decide(used, p, n, d)
 	if d.Allowed && n > 0 {
-		s = State{At: now + int64(st.drain), X: st.drainR}
+		*s = State{At: now + int64(st.drain), X: st.drainR}
 	}
-	return s, d
 }
