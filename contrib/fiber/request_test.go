@@ -13,6 +13,7 @@ import (
 	"github.com/go-ratelimit/ratelimit"
 	fiberlimit "github.com/go-ratelimit/ratelimit/contrib/fiber"
 	"github.com/go-ratelimit/ratelimit/httplimit"
+	"github.com/go-ratelimit/ratelimit/internal/adaptertest"
 	"github.com/gofiber/fiber/v3"
 )
 
@@ -40,15 +41,15 @@ func raw(t *testing.T, base, request string) int {
 // as httplimit does for net/http.
 func TestUncleanPath(t *testing.T) {
 	m := &httplimit.Middleware{Rules: []httplimit.Rule{{
-		Pattern: "GET /api/{id}", Limiter: ratelimit.New(newStore(t), ratelimit.GCRA, ratelimit.PerMinute(1)),
+		Pattern: "GET /api/{id}", Limiter: ratelimit.New(adaptertest.NewStore(t), ratelimit.GCRA, ratelimit.PerMinute(1)),
 	}}}
-	srv := newServer(t, m)
+	base := newServer(t, m)
 	for i, step := range []struct {
 		target string
 		want   int
 	}{{"/api/1", 200}, {"//api/2", 429}, {"/x/../api/3", 429}, {"/api/./4", 429}, {"/hello", 200}} {
 		req := "GET " + step.target + " HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n"
-		if got := raw(t, srv.URL, req); got != step.want {
+		if got := raw(t, base, req); got != step.want {
 			t.Errorf("step %d: GET %s = %d, want %d", i+1, step.target, got, step.want)
 		}
 	}
@@ -57,7 +58,7 @@ func TestUncleanPath(t *testing.T) {
 // TestBody: a CostFunc reads the request's size and body; the handler after it still
 // reads the whole body.
 func TestBody(t *testing.T) {
-	store := newStore(t)
+	store := adaptertest.NewStore(t)
 	var mu sync.Mutex
 	var read []string
 	m := &httplimit.Middleware{Rules: []httplimit.Rule{
@@ -74,11 +75,11 @@ func TestBody(t *testing.T) {
 	app := fiber.New()
 	app.Use(fiberlimit.New(m))
 	app.Post("/upload", func(c fiber.Ctx) error { return c.Send(c.Body()) })
-	srv := serve(t, app)
+	base := serve(t, app)
 
-	post := func(body string) response {
+	post := func(body string) adaptertest.Response {
 		t.Helper()
-		resp, err := http.Post(srv.URL+"/upload", "text/plain", strings.NewReader(body))
+		resp, err := http.Post(base+"/upload", "text/plain", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,19 +88,19 @@ func TestBody(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return response{resp.StatusCode, resp.Header, string(b)}
+		return adaptertest.Response{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
 	}
-	if r := post("hello"); r.status != 200 || r.body != "hello" {
-		t.Errorf("5 bytes of 8: %d %q, want 200 and the body echoed", r.status, r.body)
+	if r := post("hello"); r.Status != 200 || r.Body != "hello" {
+		t.Errorf("5 bytes of 8: %d %q, want 200 and the body echoed", r.Status, r.Body)
 	}
-	if r := post("world"); r.status != 429 {
-		t.Errorf("5 more bytes: %d, want 429", r.status)
+	if r := post("world"); r.Status != 429 {
+		t.Errorf("5 more bytes: %d, want 429", r.Status)
 	}
-	if r := post("123456789"); r.status != http.StatusRequestEntityTooLarge {
-		t.Errorf("9 bytes, above the capacity: %d, want 413", r.status)
+	if r := post("123456789"); r.Status != http.StatusRequestEntityTooLarge {
+		t.Errorf("9 bytes, above the capacity: %d, want 413", r.Status)
 	}
-	if r := do(t, http.MethodGet, srv.URL+"/upload"); r.status != http.StatusMethodNotAllowed {
-		t.Errorf("GET without a body: %d, want 405 from fiber, passed by the limiter at cost 0", r.status)
+	if r := adaptertest.Do(t, http.MethodGet, base+"/upload"); r.Status != http.StatusMethodNotAllowed {
+		t.Errorf("GET without a body: %d, want 405 from fiber, passed by the limiter at cost 0", r.Status)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -114,12 +115,12 @@ func TestBody(t *testing.T) {
 // client.
 func TestTrustedProxyHeaders(t *testing.T) {
 	m := &httplimit.Middleware{
-		Limiter: ratelimit.New(newStore(t), ratelimit.GCRA, ratelimit.PerMinute(1)),
+		Limiter: ratelimit.New(adaptertest.NewStore(t), ratelimit.GCRA, ratelimit.PerMinute(1)),
 		ClientIP: httplimit.ClientIP{TrustedProxies: []netip.Prefix{
 			netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8"),
 		}},
 	}
-	srv := newServer(t, m)
+	base := newServer(t, m)
 	for i, step := range []struct {
 		xff  []string
 		want int
@@ -132,7 +133,7 @@ func TestTrustedProxyHeaders(t *testing.T) {
 		for _, v := range step.xff {
 			h = append(h, "X-Forwarded-For: "+v)
 		}
-		if got := do(t, http.MethodGet, srv.URL+"/hello", h...).status; got != step.want {
+		if got := adaptertest.Do(t, http.MethodGet, base+"/hello", h...).Status; got != step.want {
 			t.Errorf("step %d: X-Forwarded-For %q: %d, want %d", i+1, step.xff, got, step.want)
 		}
 	}
