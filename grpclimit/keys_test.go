@@ -107,34 +107,6 @@ func TestComposite(t *testing.T) {
 	}
 }
 
-func TestAppendPolicy(t *testing.T) {
-	for _, tc := range []struct {
-		limit ratelimit.Limit
-		alg   ratelimit.Algorithm
-		want  string
-	}{
-		{ratelimit.PerMinute(100), ratelimit.FixedWindow, `"r";q=100;w=60`},
-		{ratelimit.Limit{Rate: 100, Period: time.Minute, Burst: 10}, ratelimit.GCRA, `"r";q=10;w=6`},
-		{ratelimit.Limit{Rate: 100, Period: time.Minute, Burst: 10}, ratelimit.SlidingWindowLog, `"r";q=100;w=60`},
-		{ratelimit.Limit{Rate: 5, Period: 500 * time.Millisecond}, ratelimit.TokenBucket, `"r";q=5;w=1`},
-		{ratelimit.Limit{Rate: 1, Period: 1500 * time.Millisecond}, ratelimit.GCRA, `"r";q=1;w=2`},
-	} {
-		// The policy is written from a Result's effective limit, whose Burst is the capacity.
-		eff := tc.limit
-		eff.Burst = tc.limit.Capacity(tc.alg)
-		if got := string(appendPolicy(nil, "r", eff)); got != tc.want {
-			t.Errorf("policy of %v under %v = %s, want %s", tc.limit, tc.alg, got, tc.want)
-		}
-	}
-}
-
-func TestAppendString(t *testing.T) {
-	if got, want := string(appendString(nil, "a \"b\" \\c\x01")), `"a \"b\" \\c?"`; got != want {
-		t.Errorf("appendString = %s, want %s", got, want)
-	}
-}
-
-// The decision allocates only the keys it builds: one string per rule.
 func TestCheckAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector makes sync.Pool drop items: allocation counts do not hold")

@@ -1,11 +1,10 @@
 package httplimit
 
 import (
-	"math"
-	"math/bits"
 	"net/http"
 	"strconv"
-	"time"
+
+	"github.com/go-ratelimit/ratelimit/internal/sfield"
 )
 
 // SetHeaders sets on h the rate-limit headers of d in the Middleware's HeaderStyle, and
@@ -14,7 +13,7 @@ import (
 // decided. The values are described in the package documentation.
 func (m *Middleware) SetHeaders(h http.Header, d *Decision) {
 	if d.Status == http.StatusTooManyRequests {
-		h["Retry-After"] = []string{strconv.FormatInt(ceilSeconds(d.RetryAfter), 10)}
+		h["Retry-After"] = []string{strconv.FormatInt(sfield.CeilSeconds(d.RetryAfter), 10)}
 	}
 	lim, ok := d.Limiting()
 	if !ok {
@@ -41,13 +40,7 @@ func (m *Middleware) SetHeaders(h http.Header, d *Decision) {
 			}
 			vals[0] = string(b)
 		}
-		b := buf[:0]
-		b = appendString(b, lim.Name)
-		b = append(b, ";r="...)
-		b = appendSFInt(b, int64(lim.Result.Remaining))
-		b = append(b, ";t="...)
-		b = appendSFInt(b, ceilSeconds(t))
-		vals[1] = string(b)
+		vals[1] = string(sfield.AppendLimit(buf[:0], lim.Name, lim.Result.Remaining, t))
 		h["Ratelimit-Policy"] = vals[0:1:1]
 		h["Ratelimit"] = vals[1:2:2]
 	}
@@ -55,7 +48,7 @@ func (m *Middleware) SetHeaders(h http.Header, d *Decision) {
 		vals := make([]string, 3)
 		vals[0] = strconv.FormatInt(int64(lim.Result.Limit.Burst), 10)
 		vals[1] = strconv.FormatInt(int64(lim.Result.Remaining), 10)
-		vals[2] = strconv.FormatInt(ceilSeconds(t), 10)
+		vals[2] = strconv.FormatInt(sfield.CeilSeconds(t), 10)
 		h["X-Ratelimit-Limit"] = vals[0:1:1]
 		h["X-Ratelimit-Remaining"] = vals[1:2:2]
 		h["X-Ratelimit-Reset"] = vals[2:3:3]
@@ -75,66 +68,7 @@ func policyText(rr *RuleResult) string {
 	return p.text
 }
 
-// appendPolicy appends the RateLimit-Policy item of rr: "name";q=<capacity>;w=<seconds
-// to refill the capacity from empty, rounded up>.
+// appendPolicy appends the RateLimit-Policy item of rr.
 func appendPolicy(b []byte, rr *RuleResult) []byte {
-	l := rr.Result.Limit
-	b = appendString(b, rr.Name)
-	b = append(b, ";q="...)
-	b = appendSFInt(b, int64(l.Burst))
-	b = append(b, ";w="...)
-	return appendSFInt(b, max(ceilSeconds(fillTime(l.Burst, l.Rate, l.Period)), 1))
-}
-
-// fillTime returns capacity·period/rate, the time a limit takes to grant capacity units
-// from nothing: the window for window algorithms (capacity = rate), the refill time for
-// buckets. Out-of-range limits give the longest duration.
-func fillTime(capacity, rate int, period time.Duration) time.Duration {
-	if capacity <= 0 || rate <= 0 || period <= 0 {
-		return 0
-	}
-	hi, lo := bits.Mul64(uint64(capacity), uint64(period))
-	if hi >= uint64(rate) {
-		return math.MaxInt64
-	}
-	q, rem := bits.Div64(hi, lo, uint64(rate))
-	if rem > 0 {
-		q++
-	}
-	if q > math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return time.Duration(q)
-}
-
-// ceilSeconds returns d in whole seconds, rounded up; 0 for d ≤ 0.
-func ceilSeconds(d time.Duration) int64 {
-	if d <= 0 {
-		return 0
-	}
-	return int64((d-1)/time.Second) + 1
-}
-
-// maxSFInt is the largest integer RFC 9651 structured fields can carry (15 digits).
-const maxSFInt = 999_999_999_999_999
-
-func appendSFInt(b []byte, v int64) []byte {
-	return strconv.AppendInt(b, min(max(v, 0), maxSFInt), 10)
-}
-
-// appendString appends s as a structured-field string; rule names are validated to need
-// no escapes, but escape anyway.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '"' || c == '\\' {
-			b = append(b, '\\')
-		}
-		if c < 0x20 || c > 0x7e {
-			c = '?'
-		}
-		b = append(b, c)
-	}
-	return append(b, '"')
+	return sfield.AppendPolicy(b, rr.Name, rr.Result.Limit)
 }
