@@ -10,11 +10,11 @@ import (
 	"testing"
 )
 
-// RunFunc is the run function of an adapter's example server: it parses args, serves
+// RunFunc is the run function of an example server (examples/http, or an adapter's): it parses args, serves
 // until ctx is done, and writes "listening on ADDR" as its first line to stdout.
 type RunFunc func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
-// RunExample checks an adapter's example server: its per-IP and login limits, health
+// RunExample checks an example server, net/http's or an adapter's: its per-IP and login limits, health
 // checks that are never limited, a clean shutdown, and the rejection of bad flags.
 func RunExample(t *testing.T, run RunFunc) {
 	t.Run("Server", func(t *testing.T) { exampleServer(t, run) })
