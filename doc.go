@@ -52,10 +52,10 @@
 //     n can pass; [Result.ResetAfter] is the time until the key is back to full capacity.
 //     Both are exact up to 1 ns of rounding up (1 µs on Redis, whose clock is in µs).
 //   - State is kept per (key, algorithm). A changed limit ([Limiter.SetLimit]) applies to the
-//     existing state: TokenBucket and LeakyBucket clamp their level to the new capacity;
-//     GCRA reads its TAT as it is, so a key deeper in debt than a lowered Burst allows is
-//     over the limit and denies, even n == 0, until it drains; window counts above a lowered
-//     Rate deny until they age out. A store may forget a key once it is back to full
+//     existing state: TokenBucket keeps its tokens up to the new capacity, LeakyBucket
+//     clamps its level to it, and GCRA reads its TAT as it is, so a key deeper in debt than
+//     a lowered Burst allows is over the limit and denies, even n == 0, until it drains;
+//     window counts above a lowered Rate deny until they age out. A store may forget a key once it is back to full
 //     capacity under the limit it was last charged with, so a limit raised or slowed after
 //     that finds the key full.
 //   - Calls may reach a store with out-of-order instants (clocks read before a lock, or on
