@@ -1,0 +1,260 @@
+// Package engine decides rate limit requests: it matches each descriptor of a request to a
+// rule, asks the store for all enforced rules at once, and builds the per-descriptor
+// answers the RLS and JSON APIs return. It is protocol-free; the servers convert.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+)
+
+// Limits on one request, so that a hostile caller cannot make one call arbitrarily
+// expensive.
+const (
+	MaxDescriptors = 64
+	MaxEntries     = 32
+)
+
+// ErrInvalidRequest marks a request the engine refuses to decide; the servers answer it
+// with InvalidArgument or 400.
+var ErrInvalidRequest = errors.New("invalid request")
+
+// Code is the outcome of a descriptor or a request.
+type Code uint8
+
+const (
+	OK Code = iota + 1
+	OverLimit
+)
+
+func (c Code) String() string {
+	if c == OverLimit {
+		return "OVER_LIMIT"
+	}
+	return "OK"
+}
+
+// Request is one ShouldRateLimit call.
+type Request struct {
+	Domain      string
+	Descriptors []Descriptor
+	// Hits is the request's hits_addend: the units each descriptor without its own Hits
+	// takes. 0 means 1, as in envoyproxy/ratelimit.
+	Hits uint64
+}
+
+// Descriptor is one descriptor of a request.
+type Descriptor struct {
+	Entries []rules.Entry
+	// Hits, when HasHits, is this descriptor's own hits_addend; 0 checks without taking.
+	Hits    uint64
+	HasHits bool
+	// Override, when set, replaces the rule the entries would match.
+	Override *Override
+}
+
+// Override is a limit a request carries for one descriptor.
+type Override struct {
+	RequestsPerUnit uint32
+	Unit            rules.Unit
+}
+
+// Response is the decision on a Request.
+type Response struct {
+	Code Code
+	// Statuses holds one Status per descriptor, in request order.
+	Statuses []Status
+	// Headers are the rate-limit response headers in the engine's HeaderStyle.
+	Headers []Header
+}
+
+// Status is the decision on one descriptor.
+type Status struct {
+	Code Code
+	// Rule is the rule that applied, nil when none did. An unlimited rule is reported
+	// with Rule nil and Remaining MaxUint32, as envoyproxy/ratelimit reports it.
+	Rule *rules.Rule
+	// Remaining is the number of units left after this call, 0 when over the limit.
+	Remaining uint32
+	// ResetAfter is, when allowed, the time until the rule is back to full capacity (for a
+	// fixed window: until the window ends); when over the limit, the time until the same
+	// hits can pass.
+	ResetAfter time.Duration
+	// Shadow reports a shadow-mode rule that was over its limit; Code is OK then.
+	Shadow bool
+	// Near reports that less than a fifth of the capacity is left.
+	Near bool
+}
+
+// Header is one response header.
+type Header struct{ Name, Value string }
+
+// Observer receives what the engine decides; the service's metrics implement it. Its
+// methods are called concurrently.
+type Observer interface {
+	// Decided reports the decision on one descriptor that matched a rule.
+	Decided(domain string, entries []rules.Entry, st *Status, hits uint64)
+	// Failed reports a request of domain the store could not decide.
+	Failed(domain string, err error)
+	// Latency reports the time one Decide took.
+	Latency(domain string, d time.Duration)
+}
+
+// Options configures an Engine. A nil *Options means the defaults.
+type Options struct {
+	// Headers selects the response headers. Default HeadersNone.
+	Headers HeaderStyle
+	// Observer receives every decision. Default none.
+	Observer Observer
+}
+
+// Engine decides requests against the current rule set. It is safe for concurrent use;
+// SetRules swaps the rules atomically, so each request sees one set, old or new.
+type Engine struct {
+	store   ratelimit.Store
+	rules   atomic.Pointer[rules.Set]
+	headers HeaderStyle
+	obs     Observer
+}
+
+// New returns an Engine over store, starting with set.
+func New(store ratelimit.Store, set *rules.Set, opts *Options) *Engine {
+	e := &Engine{store: store}
+	if opts != nil {
+		e.headers, e.obs = opts.Headers, opts.Observer
+	}
+	e.rules.Store(set)
+	return e
+}
+
+// Rules returns the current rule set.
+func (e *Engine) Rules() *rules.Set { return e.rules.Load() }
+
+// SetRules replaces the rule set.
+func (e *Engine) SetRules(s *rules.Set) { e.rules.Store(s) }
+
+// UpdateRules replaces the rule set with f applied to the current one, retrying if another
+// change lands in between. An error from f leaves the rules as they were.
+func (e *Engine) UpdateRules(f func(*rules.Set) (*rules.Set, error)) error {
+	for {
+		old := e.rules.Load()
+		n, err := f(old)
+		if err != nil {
+			return err
+		}
+		if e.rules.CompareAndSwap(old, n) {
+			return nil
+		}
+	}
+}
+
+// Store returns the engine's store.
+func (e *Engine) Store() ratelimit.Store { return e.store }
+
+// Decide decides req. It returns an error wrapping ErrInvalidRequest for a malformed
+// request, or the store's error when the store could not decide (the Redis store's
+// FailError policy); otherwise the Response.
+func (e *Engine) Decide(ctx context.Context, req *Request) (*Response, error) {
+	start := time.Now()
+	if err := validate(req); err != nil {
+		return nil, err
+	}
+	set := e.rules.Load()
+	p := newPlan(set, req)
+	resp := &Response{Code: OK, Statuses: p.statuses}
+	if err := e.run(ctx, &p); err != nil {
+		if e.obs != nil {
+			e.obs.Failed(req.Domain, err)
+		}
+		return nil, err
+	}
+	for i := range resp.Statuses {
+		st := &resp.Statuses[i]
+		if st.Code == OverLimit {
+			resp.Code = OverLimit
+		}
+		if e.obs != nil && st.Rule != nil {
+			e.obs.Decided(req.Domain, req.Descriptors[i].Entries, st, p.hits[i])
+		}
+	}
+	resp.Headers = e.headers.headers(resp)
+	if e.obs != nil {
+		e.obs.Latency(req.Domain, time.Since(start))
+	}
+	return resp, nil
+}
+
+func validate(req *Request) error {
+	switch {
+	case req.Domain == "":
+		return fmt.Errorf("%w: rate limit domain must not be empty", ErrInvalidRequest)
+	case len(req.Descriptors) == 0:
+		return fmt.Errorf("%w: rate limit descriptor list must not be empty", ErrInvalidRequest)
+	case len(req.Descriptors) > MaxDescriptors:
+		return fmt.Errorf("%w: %d descriptors, at most %d are allowed", ErrInvalidRequest, len(req.Descriptors), MaxDescriptors)
+	}
+	for i, d := range req.Descriptors {
+		switch {
+		case len(d.Entries) == 0:
+			return fmt.Errorf("%w: descriptor %d has no entries", ErrInvalidRequest, i)
+		case len(d.Entries) > MaxEntries:
+			return fmt.Errorf("%w: descriptor %d has %d entries, at most %d are allowed", ErrInvalidRequest, i, len(d.Entries), MaxEntries)
+		}
+		if d.Override != nil {
+			if _, ok := rules.UnitDuration(d.Override.Unit); !ok {
+				return fmt.Errorf("%w: descriptor %d: limit override has unit %v", ErrInvalidRequest, i, d.Override.Unit)
+			}
+		}
+	}
+	return nil
+}
+
+// hitsOf returns the units descriptor d of req takes.
+func hitsOf(req *Request, d *Descriptor) uint64 {
+	if d.HasHits {
+		return d.Hits
+	}
+	return max(req.Hits, 1)
+}
+
+// cost converts hits to the store's unit count; more than any capacity stays more.
+func cost(h uint64) int {
+	return int(min(h, math.MaxInt32))
+}
+
+// storeKey returns the store key of one descriptor: the domain and every key and value,
+// each preceded by its length so that no choice of values can collide with another. A
+// value counted under a share_threshold wildcard is replaced by the wildcard.
+func storeKey(domain string, entries []rules.Entry, shared []string) string {
+	n := len(domain) + 4
+	for _, e := range entries {
+		n += len(e.Key) + len(e.Value) + 12
+	}
+	b := make([]byte, 0, n)
+	b = appendField(b, domain)
+	for i, e := range entries {
+		v := e.Value
+		if shared[i] != "" {
+			v = shared[i]
+		}
+		b = append(b, '|')
+		b = appendField(b, e.Key)
+		b = append(b, '=')
+		b = appendField(b, v)
+	}
+	return string(b)
+}
+
+func appendField(b []byte, s string) []byte {
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, ':')
+	return append(b, s...)
+}

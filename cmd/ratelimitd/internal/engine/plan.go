@@ -1,0 +1,211 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"math"
+	"time"
+
+	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+)
+
+// A plan is what one request asks of the store: the enforced rules, decided together and
+// all-or-nothing, and the shadow rules, decided after them.
+type plan struct {
+	statuses []Status
+	hits     []uint64
+	enforced group
+	shadow   group
+}
+
+// group is a list of store requests; at[i] lists the descriptors each one answers (two
+// descriptors with the same key, algorithm and limit share one request).
+type group struct {
+	reqs    []ratelimit.Request
+	at      [][]int
+	results []ratelimit.Result
+}
+
+func (g *group) add(r ratelimit.Request, i int) {
+	for j := range g.reqs {
+		if q := &g.reqs[j]; q.Key == r.Key && q.Algorithm == r.Algorithm && q.Limit == r.Limit {
+			q.N = int(min(int64(q.N)+int64(r.N), math.MaxInt32))
+			g.at[j] = append(g.at[j], i)
+			return
+		}
+	}
+	g.reqs = append(g.reqs, r)
+	g.at = append(g.at, []int{i})
+}
+
+// newPlan matches every descriptor of req against set.
+func newPlan(set *rules.Set, req *Request) plan {
+	n := len(req.Descriptors)
+	p := plan{statuses: make([]Status, n), hits: make([]uint64, n)}
+	matched := make([]*rules.Rule, n)
+	shared := make([][]string, n)
+	var replaced map[string]bool
+	for i := range req.Descriptors {
+		d := &req.Descriptors[i]
+		p.hits[i] = hitsOf(req, d)
+		shared[i] = make([]string, len(d.Entries))
+		if d.Override != nil {
+			matched[i] = overrideRule(req.Domain, d.Override)
+		} else {
+			matched[i] = set.Match(req.Domain, d.Entries, shared[i])
+		}
+		if r := matched[i]; r != nil && len(r.Replaces) > 0 {
+			if replaced == nil {
+				replaced = map[string]bool{}
+			}
+			for _, name := range r.Replaces {
+				replaced[name] = true
+			}
+		}
+	}
+	for i, r := range matched {
+		st := &p.statuses[i]
+		st.Code = OK
+		switch {
+		case r == nil || r.Name != "" && replaced[r.Name] && !r.Unlimited:
+		case r.Unlimited:
+			st.Remaining = math.MaxUint32
+		case r.Limit.Rate == 0:
+			st.Rule = r
+			st.ResetAfter = untilWindowEnd(r.Limit.Period)
+			if p.hits[i] > 0 {
+				st.Code = OverLimit
+			}
+		default:
+			st.Rule = r
+			sr := ratelimit.Request{
+				Key:       storeKey(req.Domain, req.Descriptors[i].Entries, shared[i]),
+				Algorithm: r.Algorithm, Limit: r.Limit, N: cost(p.hits[i]),
+			}
+			if r.Shadow {
+				p.shadow.add(sr, i)
+			} else {
+				p.enforced.add(sr, i)
+			}
+		}
+	}
+	return p
+}
+
+// overrideRule is the rule of a limit a request carries: a fixed window of the unit.
+func overrideRule(domain string, o *Override) *rules.Rule {
+	d, _ := rules.UnitDuration(o.Unit)
+	return &rules.Rule{
+		ID: domain + ".override", Domain: domain, Source: "request",
+		Unit: o.Unit, RequestsPerUnit: o.RequestsPerUnit,
+		Algorithm: ratelimit.FixedWindow,
+		Limit:     ratelimit.Limit{Rate: int(o.RequestsPerUnit), Period: d},
+	}
+}
+
+// untilWindowEnd returns the time left in the epoch-aligned window of length period.
+func untilWindowEnd(period time.Duration) time.Duration {
+	if period <= 0 {
+		return 0
+	}
+	now := time.Now().UnixNano()
+	return period - time.Duration(now%int64(period))
+}
+
+// run asks the store: the enforced group all-or-nothing, then the shadow group, which
+// takes its units only when the request is allowed and is otherwise only checked.
+func (e *Engine) run(ctx context.Context, p *plan) error {
+	allowed, err := e.takeAll(ctx, &p.enforced, true)
+	if err != nil {
+		return err
+	}
+	for i := range p.statuses {
+		if p.statuses[i].Code == OverLimit {
+			allowed = false
+		}
+	}
+	if _, err := e.takeAll(ctx, &p.shadow, allowed); err != nil {
+		return err
+	}
+	p.fill(&p.enforced, false)
+	p.fill(&p.shadow, true)
+	return nil
+}
+
+// takeAll decides g: with take, all-or-nothing; without, checks each request without
+// taking anything.
+func (e *Engine) takeAll(ctx context.Context, g *group, take bool) (bool, error) {
+	g.results = make([]ratelimit.Result, len(g.reqs))
+	switch {
+	case len(g.reqs) == 0:
+		return true, nil
+	case !take:
+		return e.check(ctx, g)
+	case len(g.reqs) == 1:
+		r := g.reqs[0]
+		res, err := e.store.Take(ctx, r.Key, r.Algorithm, r.Limit, r.N)
+		g.results[0] = res
+		return res.Allowed, err
+	}
+	ok, err := ratelimit.TakeAll(ctx, e.store, g.reqs, g.results)
+	if !errors.Is(err, errors.ErrUnsupported) {
+		return ok, err
+	}
+	// The store cannot decide these keys atomically (a Redis Cluster with the keys on
+	// different slots): check every limit, then take each. Two requests racing between
+	// the check and the take can still each take from a limit the other then exceeds.
+	if ok, err = e.check(ctx, g); !ok || err != nil {
+		return false, err
+	}
+	for i, r := range g.reqs {
+		res, err := e.store.Take(ctx, r.Key, r.Algorithm, r.Limit, r.N)
+		if err != nil {
+			return false, err
+		}
+		g.results[i] = res
+		ok = ok && res.Allowed
+	}
+	return ok, nil
+}
+
+// check fills g.results with what each request would get, taking nothing.
+func (e *Engine) check(ctx context.Context, g *group) (bool, error) {
+	ok := true
+	for i, r := range g.reqs {
+		res, err := e.store.Take(ctx, r.Key, r.Algorithm, r.Limit, 0)
+		if err != nil {
+			return false, err
+		}
+		if res.Allowed && res.Remaining < r.N {
+			res.Allowed = false
+		}
+		g.results[i] = res
+		ok = ok && res.Allowed
+	}
+	return ok, nil
+}
+
+// fill copies g's results into the statuses of the descriptors they answer.
+func (p *plan) fill(g *group, shadow bool) {
+	for j, res := range g.results {
+		for _, i := range g.at[j] {
+			st := &p.statuses[i]
+			st.Remaining = uint32(min(max(res.Remaining, 0), math.MaxUint32))
+			st.Near = res.Limit.Burst > 0 && res.Remaining*5 < res.Limit.Burst
+			if res.Allowed {
+				st.ResetAfter = res.ResetAfter
+				continue
+			}
+			st.Remaining, st.ResetAfter = 0, res.RetryAfter
+			if st.ResetAfter == 0 { // a check that found too few units left
+				st.ResetAfter = res.ResetAfter
+			}
+			if shadow {
+				st.Shadow = true
+			} else {
+				st.Code = OverLimit
+			}
+		}
+	}
+}
