@@ -21,6 +21,8 @@ import (
 const (
 	MaxDescriptors = 64
 	MaxEntries     = 32
+	// maxOverride is the longest window a limit override may ask for: 100 years.
+	maxOverride = 100 * 365 * 24 * time.Hour
 )
 
 // ErrInvalidRequest marks a request the engine refuses to decide; the servers answer it
@@ -61,10 +63,12 @@ type Descriptor struct {
 	Override *Override
 }
 
-// Override is a limit a request carries for one descriptor.
+// Override is a limit a request carries for one descriptor: RequestsPerUnit per
+// Multiplier units (0 means 1), in a fixed window.
 type Override struct {
 	RequestsPerUnit uint32
 	Unit            rules.Unit
+	Multiplier      uint32
 }
 
 // Response is the decision on a Request.
@@ -209,8 +213,12 @@ func validate(req *Request) error {
 			return fmt.Errorf("%w: descriptor %d has %d entries, at most %d are allowed", ErrInvalidRequest, i, len(d.Entries), MaxEntries)
 		}
 		if d.Override != nil {
-			if _, ok := rules.UnitDuration(d.Override.Unit); !ok {
+			u, ok := rules.UnitDuration(d.Override.Unit)
+			if !ok {
 				return fmt.Errorf("%w: descriptor %d: limit override has unit %v", ErrInvalidRequest, i, d.Override.Unit)
+			}
+			if m := max(d.Override.Multiplier, 1); time.Duration(m) > maxOverride/u {
+				return fmt.Errorf("%w: descriptor %d: limit override of %d × %v is too long", ErrInvalidRequest, i, m, d.Override.Unit)
 			}
 		}
 	}

@@ -96,6 +96,7 @@ func newPlan(set *rules.Set, req *Request) plan {
 // overrideRule is the rule of a limit a request carries: a fixed window of the unit.
 func overrideRule(domain string, o *Override) *rules.Rule {
 	d, _ := rules.UnitDuration(o.Unit)
+	d *= time.Duration(max(o.Multiplier, 1))
 	return &rules.Rule{
 		ID: domain + ".override", Domain: domain, Source: "request",
 		Unit: o.Unit, RequestsPerUnit: o.RequestsPerUnit,
