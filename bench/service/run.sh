@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# Side-by-side ShouldRateLimit benchmark of envoyproxy/ratelimit and ratelimitd
+# (cmd/ratelimitd), on one private redis-server, same rules, same load.
+#
+# No input. Builds envoyproxy/ratelimit from the Go module proxy and
+# ratelimitd from this repository into a temporary directory, starts its own
+# redis-server on a free loopback port, runs the load generator in this
+# directory against each target in turn, prints the table and writes it,
+# with the machine's facts, to results.txt beside this script.
+#
+# Environment (all optional):
+#   LEVELS=1,10,50,200   concurrency levels
+#   DURATION=5s          measured time per level
+#   WARMUP=1s            warm-up per level
+#   CONNS=2              gRPC connections shared by the load generator's goroutines
+#   TARGETS="envoy-redis envoy-redis-window150us ours-redis ours-redis-gcra ours-memory"
+#   ENVOY_RATELIMIT_VERSION=latest   module version of github.com/envoyproxy/ratelimit
+#   RESULTS=<file>       where to write the results (default results.txt beside this script)
+#
+# Traffic goes to 127.0.0.1 only. Every process this script starts is
+# stopped by its pid when it exits.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+LEVELS="${LEVELS:-1,10,50,200}"
+DURATION="${DURATION:-5s}"
+WARMUP="${WARMUP:-1s}"
+CONNS="${CONNS:-2}"
+TARGETS="${TARGETS:-envoy-redis envoy-redis-window150us ours-redis ours-redis-gcra ours-memory}"
+ENVOY_RATELIMIT_VERSION="${ENVOY_RATELIMIT_VERSION:-latest}"
+RESULTS="${RESULTS:-$here/results.txt}"
+
+tmp="$(mktemp -d)"
+started=()
+cleanup() {
+	local pid
+	for pid in "${started[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${started[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '== %s\n' "$*" >&2; }
+
+# stop PID: stop one process this script started and forget it.
+stop() {
+	local pid="$1" keep=() p
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	for p in "${started[@]}"; do
+		[ "$p" = "$pid" ] || keep+=("$p")
+	done
+	started=("${keep[@]}")
+}
+
+# wait_http URL PID LOG: wait up to 60 s for URL to answer 200 while PID lives.
+wait_http() {
+	local url="$1" pid="$2" logf="$3" i
+	for ((i = 0; i < 600; i++)); do
+		if curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; then
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "process $pid exited before $url answered; its log:" >&2
+			tail -n 30 "$logf" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "$url did not answer 200 within 60 s; log:" >&2
+	tail -n 30 "$logf" >&2
+	return 1
+}
+
+# --- build -------------------------------------------------------------------
+log "building the load generator"
+go -C "$here" build -o "$tmp/loadgen" .
+
+log "downloading github.com/envoyproxy/ratelimit@$ENVOY_RATELIMIT_VERSION"
+envoy_json="$(go mod download -json "github.com/envoyproxy/ratelimit@$ENVOY_RATELIMIT_VERSION")"
+envoy_dir="$(printf '%s\n' "$envoy_json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+envoy_version="$(printf '%s\n' "$envoy_json" | sed -n 's/^[[:space:]]*"Version": "\(.*\)",\{0,1\}$/\1/p')"
+if [ -z "$envoy_dir" ] || [ ! -d "$envoy_dir" ]; then
+	echo "could not download envoyproxy/ratelimit:" >&2
+	printf '%s\n' "$envoy_json" >&2
+	exit 1
+fi
+log "building envoyproxy/ratelimit $envoy_version"
+cp -r "$envoy_dir" "$tmp/envoy-src"
+chmod -R u+w "$tmp/envoy-src"
+(cd "$tmp/envoy-src" && GOFLAGS="-mod=mod -buildvcs=false" go build -o "$tmp/envoy-ratelimit" ./src/service_cmd)
+
+have_ours=0
+ours_note=""
+if [ -f "$repo/cmd/ratelimitd/main.go" ]; then
+	log "building ratelimitd"
+	if go -C "$repo/cmd/ratelimitd" build -o "$tmp/ratelimitd" . 2>"$tmp/ours-build.log"; then
+		have_ours=1
+	else
+		ours_note="ratelimitd did not build: $(head -n 5 "$tmp/ours-build.log" | tr '\n' ' ')"
+		cat "$tmp/ours-build.log" >&2
+	fi
+else
+	ours_note="cmd/ratelimitd does not exist in this tree"
+fi
+if [ "$have_ours" = 0 ]; then
+	log "SKIPPING ratelimitd targets: $ours_note"
+fi
+
+# --- rules -------------------------------------------------------------------
+# One rule file for both services; limits so high that every call is allowed
+# and still counted in the store (10,000 users, a few thousand calls/s each
+# at most).
+mkdir -p "$tmp/rules/fixed" "$tmp/rules/gcra" "$tmp/runtime/ratelimit/config"
+cat >"$tmp/rules/fixed/bench.yaml" <<'EOF'
+domain: bench
+descriptors:
+  - key: user
+    rate_limit:
+      unit: second
+      requests_per_unit: 1000000
+EOF
+cat >"$tmp/rules/gcra/bench.yaml" <<'EOF'
+domain: bench
+descriptors:
+  - key: user
+    rate_limit:
+      unit: second
+      requests_per_unit: 1000000
+      algorithm: gcra
+EOF
+cp "$tmp/rules/fixed/bench.yaml" "$tmp/runtime/ratelimit/config/bench.yaml"
+
+# --- redis -------------------------------------------------------------------
+mapfile -t ports < <("$tmp/loadgen" -free-ports 4)
+redis_port="${ports[0]}"
+mkdir -p "$tmp/redis"
+redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
+	--dir "$tmp/redis" --logfile "$tmp/redis.log" --daemonize no &
+redis_pid=$!
+started+=("$redis_pid")
+for ((i = 0; ; i++)); do
+	if redis-cli -h 127.0.0.1 -p "$redis_port" ping 2>/dev/null | grep -q PONG; then
+		break
+	fi
+	if ((i >= 100)) || ! kill -0 "$redis_pid" 2>/dev/null; then
+		echo "redis-server did not start:" >&2
+		cat "$tmp/redis.log" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+rcli() { redis-cli -h 127.0.0.1 -p "$redis_port" "$@"; }
+redis_stat() { rcli INFO stats | tr -d '\r' | sed -n "s/^$1://p"; }
+log "redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on 127.0.0.1:$redis_port (pid $redis_pid)"
+
+rows="$tmp/rows.tsv"
+totals="$tmp/totals.tsv"
+store="$tmp/store.txt"
+: >"$rows"
+: >"$totals"
+: >"$store"
+
+# measure NAME SERVER_PID GRPC_PORT USES_REDIS
+measure() {
+	local name="$1" pid="$2" port="$3" uses_redis="$4" before after keys answered redis_args=()
+	if [ "$uses_redis" = 1 ]; then
+		redis_args=(-redis-pid "$redis_pid")
+	fi
+	before="$(redis_stat total_commands_processed)"
+	"$tmp/loadgen" -addr "127.0.0.1:$port" -name "$name" -levels "$LEVELS" \
+		-duration "$DURATION" -warmup "$WARMUP" -conns "$CONNS" \
+		-rows "$rows" -totals "$totals" -server-pid "$pid" "${redis_args[@]}" >/dev/null
+	after="$(redis_stat total_commands_processed)"
+	keys="$(rcli DBSIZE | tr -d '\r')"
+	answered="$(awk -F'\t' -v n="$name" '$1 == n { s += $2 } END { print s + 0 }' "$totals")"
+	awk -v n="$name" -v c=$((after - before - 2)) -v a="$answered" -v k="$keys" 'BEGIN {
+		printf "%-26s %9d calls answered, %9d redis commands (%.2f per call), %6d keys left\n", n, a, c, (a ? c / a : 0), k
+	}' >>"$store"
+}
+
+# run_envoy NAME [VAR=VALUE...]: envoyproxy/ratelimit with its defaults but
+# for the addresses, the rules and the settings given.
+run_envoy() {
+	local name="$1"
+	shift
+	mapfile -t p < <("$tmp/loadgen" -free-ports 3)
+	rcli FLUSHALL >/dev/null
+	log "$name: starting envoyproxy/ratelimit ($*)"
+	env USE_STATSD=false LOG_LEVEL=warn \
+		BACKEND_TYPE=redis REDIS_SOCKET_TYPE=tcp REDIS_URL="127.0.0.1:$redis_port" \
+		RUNTIME_ROOT="$tmp/runtime" RUNTIME_SUBDIRECTORY=ratelimit RUNTIME_APPDIRECTORY=config \
+		RUNTIME_WATCH_ROOT=false \
+		HOST=127.0.0.1 PORT="${p[0]}" GRPC_HOST=127.0.0.1 GRPC_PORT="${p[1]}" \
+		DEBUG_HOST=127.0.0.1 DEBUG_PORT="${p[2]}" \
+		"$@" "$tmp/envoy-ratelimit" >"$tmp/$name.log" 2>&1 &
+	local pid=$!
+	started+=("$pid")
+	wait_http "http://127.0.0.1:${p[0]}/healthcheck" "$pid" "$tmp/$name.log"
+	measure "$name" "$pid" "${p[1]}" 1
+	stop "$pid"
+}
+
+# run_ours NAME RULES STORE
+run_ours() {
+	local name="$1" rules="$2" storeflag="$3" uses_redis=0
+	mapfile -t p < <("$tmp/loadgen" -free-ports 3)
+	rcli FLUSHALL >/dev/null
+	case "$storeflag" in redis://*) uses_redis=1 ;; esac
+	log "$name: starting ratelimitd -store $storeflag"
+	"$tmp/ratelimitd" -config "$rules" -grpc "127.0.0.1:${p[0]}" -http "127.0.0.1:${p[1]}" \
+		-admin "127.0.0.1:${p[2]}" -store "$storeflag" >"$tmp/$name.log" 2>&1 &
+	local pid=$!
+	started+=("$pid")
+	wait_http "http://127.0.0.1:${p[1]}/readyz" "$pid" "$tmp/$name.log"
+	measure "$name" "$pid" "${p[0]}" "$uses_redis"
+	stop "$pid"
+}
+
+loadavg_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+skipped=()
+for t in $TARGETS; do
+	case "$t" in
+	envoy-redis) run_envoy "$t" ;;
+	envoy-redis-window150us) run_envoy "$t" REDIS_PIPELINE_WINDOW=150us ;;
+	ours-redis | ours-redis-gcra | ours-memory)
+		if [ "$have_ours" = 0 ]; then
+			skipped+=("$t")
+			continue
+		fi
+		case "$t" in
+		ours-redis) run_ours "$t" "$tmp/rules/fixed/bench.yaml" "redis://127.0.0.1:$redis_port" ;;
+		ours-redis-gcra) run_ours "$t" "$tmp/rules/gcra/bench.yaml" "redis://127.0.0.1:$redis_port" ;;
+		ours-memory) run_ours "$t" "$tmp/rules/fixed/bench.yaml" memory ;;
+		esac
+		;;
+	*)
+		echo "unknown target $t" >&2
+		exit 2
+		;;
+	esac
+done
+loadavg_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- report ------------------------------------------------------------------
+commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+dirty="$(git -C "$repo" status --porcelain -- cmd/ratelimitd bench/service 2>/dev/null | wc -l)"
+if [ "$dirty" != 0 ]; then
+	commit="$commit (plus uncommitted changes in cmd/ratelimitd or bench/service)"
+fi
+{
+	echo "ShouldRateLimit, side by side: envoyproxy/ratelimit and ratelimitd"
+	echo
+	echo "date:        $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "commit:      $commit"
+	echo "machine:     $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(uname -sr)"
+	echo "go:          $(go version | cut -d' ' -f3-)"
+	echo "redis:       $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), private instance on loopback TCP, --save \"\" --appendonly no, FLUSHALL before each target"
+	echo "envoy:       github.com/envoyproxy/ratelimit $envoy_version, built from the module proxy"
+	echo "load:        levels $LEVELS; $WARMUP warm-up then $DURATION measured per level; $CONNS gRPC connections shared by"
+	echo "             the caller goroutines (goroutine i on connection i mod $CONNS); each goroutine makes one call at a time;"
+	echo "             domain bench, one descriptor {user: one of 10,000 ids drawn uniformly}"
+	echo "load average (1/5/15 min): $loadavg_start at start, $loadavg_end at end"
+	echo
+	echo "targets:"
+	echo "  envoy-redis              envoyproxy/ratelimit, its defaults: REDIS_POOL_SIZE=10, REDIS_PIPELINE_WINDOW=0 (no write"
+	echo "                           buffering), LOCAL_CACHE_SIZE_IN_BYTES=0; USE_STATSD=false, LOG_LEVEL=warn,"
+	echo "                           REDIS_SOCKET_TYPE=tcp, RUNTIME_WATCH_ROOT=false"
+	echo "  envoy-redis-window150us  the same with REDIS_PIPELINE_WINDOW=150us (the low end of its README's 150us-500us advice)"
+	echo "  ours-redis               ratelimitd -store redis://127.0.0.1:PORT, the same rule file (fixed window, its default)"
+	echo "  ours-redis-gcra          ratelimitd -store redis://..., the rule with algorithm: gcra"
+	echo "  ours-memory              ratelimitd -store memory, the same rule file"
+	echo "  rule: unit second, requests_per_unit 1000000 per user, so every call is allowed and counted in the store"
+	if [ "${#skipped[@]}" != 0 ]; then
+		echo
+		echo "NOT MEASURED: ${skipped[*]}: $ours_note"
+	fi
+	echo
+	"$tmp/loadgen" -table "$rows"
+	echo
+	echo "calls/s counts the calls started in the measured window. p50/p99 are per call as the client saw it"
+	echo "(histogram buckets 0.8% wide). errors counts failed calls and UNKNOWN answers. over% is OVER_LIMIT among answers."
+	echo "cpu columns: CPU time over the measured window as a share of one core (the machine has $(nproc) cores, so"
+	echo "$(( $(nproc) * 100 ))% is all of it); server, redis-server and the load generator itself; machine is every process."
+	echo
+	echo "store activity per target (all levels, warm-ups and readiness probes included):"
+	cat "$store"
+} >"$tmp/results.txt"
+
+cp "$tmp/results.txt" "$RESULTS"
+cat "$tmp/results.txt"
