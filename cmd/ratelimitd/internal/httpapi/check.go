@@ -1,0 +1,129 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rls"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+)
+
+// checkRequest is the body of POST /v1/check:
+//
+//	{"domain": "api", "hits": 1,
+//	 "descriptors": [{"entries": [{"key": "user", "value": "alice"}], "hits": 2}]}
+//
+// hits is optional at both levels: a request's defaults to 1, a descriptor's to the
+// request's; a descriptor's "hits": 0 checks without taking.
+type checkRequest struct {
+	Domain      string            `json:"domain"`
+	Hits        uint64            `json:"hits"`
+	Descriptors []checkDescriptor `json:"descriptors"`
+}
+
+type checkDescriptor struct {
+	Entries []rules.Entry `json:"entries"`
+	Hits    *uint64       `json:"hits"`
+}
+
+// checkResponse is the answer of POST /v1/check, 200 whether allowed or not.
+type checkResponse struct {
+	Allowed  bool              `json:"allowed"`
+	Statuses []checkStatus     `json:"statuses"`
+	Headers  map[string]string `json:"headers,omitempty"`
+}
+
+type checkStatus struct {
+	Allowed bool `json:"allowed"`
+	// Rule is null when no rule applies to the descriptor.
+	Rule      *checkRule `json:"rule"`
+	Remaining uint32     `json:"remaining"`
+	// ResetAfterMS is, when allowed, the time until full capacity; when denied, the time
+	// until the same hits can pass. Milliseconds, rounded up.
+	ResetAfterMS int64 `json:"reset_after_ms"`
+	Shadow       bool  `json:"shadow,omitempty"`
+}
+
+type checkRule struct {
+	ID        string `json:"id"`
+	Name      string `json:"name,omitempty"`
+	Limit     string `json:"limit"`
+	Algorithm string `json:"algorithm"`
+}
+
+func (h *handler) check(w http.ResponseWriter, r *http.Request) {
+	req, err := decodeCheck(w, r)
+	if err != nil {
+		h.record("INVALID")
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	resp, err := h.Engine.Decide(r.Context(), &req)
+	if err != nil {
+		code := rls.ErrorCode(err)
+		h.record(code)
+		writeError(w, statusOf(code), err)
+		return
+	}
+	h.record(resp.Code.String())
+	out := checkResponse{Allowed: resp.Code == engine.OK, Statuses: make([]checkStatus, len(resp.Statuses))}
+	for i := range resp.Statuses {
+		st := &resp.Statuses[i]
+		cs := checkStatus{
+			Allowed: st.Code == engine.OK, Remaining: st.Remaining, Shadow: st.Shadow,
+			ResetAfterMS: (st.ResetAfter.Nanoseconds() + 999_999) / 1_000_000,
+		}
+		if rl := st.Rule; rl != nil {
+			cs.Rule = &checkRule{ID: rl.ID, Name: rl.Name, Limit: limitText(rl), Algorithm: rl.Algorithm.String()}
+		}
+		out.Statuses[i] = cs
+	}
+	if len(resp.Headers) > 0 {
+		out.Headers = make(map[string]string, len(resp.Headers))
+		for _, hd := range resp.Headers {
+			out.Headers[hd.Name] = hd.Value
+		}
+	}
+	if !out.Allowed {
+		w.Header().Set("Retry-After", retryAfter(resp))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func limitText(r *rules.Rule) string {
+	if r.Limit.Rate == 0 {
+		return "0/" + r.Limit.Period.String()
+	}
+	return r.Limit.String()
+}
+
+func decodeCheck(w http.ResponseWriter, r *http.Request) (engine.Request, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		return engine.Request{}, fmt.Errorf("reading the body: %w", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return engine.Request{}, errNoBody
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var cr checkRequest
+	if err := dec.Decode(&cr); err != nil {
+		return engine.Request{}, fmt.Errorf("decoding the request: %w", err)
+	}
+	if len(cr.Descriptors) > engine.MaxDescriptors {
+		return engine.Request{}, fmt.Errorf("%d descriptors, at most %d are allowed", len(cr.Descriptors), engine.MaxDescriptors)
+	}
+	req := engine.Request{Domain: cr.Domain, Hits: cr.Hits, Descriptors: make([]engine.Descriptor, len(cr.Descriptors))}
+	for i, d := range cr.Descriptors {
+		req.Descriptors[i].Entries = d.Entries
+		if d.Hits != nil {
+			req.Descriptors[i].Hits, req.Descriptors[i].HasHits = *d.Hits, true
+		}
+	}
+	return req, nil
+}

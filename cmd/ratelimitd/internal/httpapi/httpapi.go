@@ -1,0 +1,159 @@
+// Package httpapi serves the service's HTTP endpoints: POST /json (the request and
+// response of envoyproxy/ratelimit's JSON endpoint), POST /v1/check (a plainer JSON API),
+// GET /healthz, GET /readyz and GET /metrics.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	"github.com/go-ratelimit/ratelimit/internal/sfield"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rls"
+)
+
+// MaxBody is the largest request body the decision endpoints read.
+const MaxBody = 1 << 20
+
+// Options configures the handler.
+type Options struct {
+	Engine *engine.Engine
+	// Metrics serves GET /metrics; nil answers 404.
+	Metrics http.Handler
+	// Recorder counts requests per transport and outcome; may be nil.
+	Recorder rls.Recorder
+	// Ready reports whether the service can answer: rules loaded and the store reachable.
+	// nil means always ready. Its answer is cached for a second.
+	Ready func(context.Context) error
+}
+
+// Handler returns the HTTP API.
+func Handler(opts *Options) http.Handler {
+	h := &handler{Options: *opts}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /json", h.json)
+	mux.HandleFunc("POST /v1/check", h.check)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", h.ready)
+	if opts.Metrics != nil {
+		mux.Handle("GET /metrics", opts.Metrics)
+	}
+	return mux
+}
+
+type handler struct {
+	Options
+	readyAt  atomic.Int64 // UnixNano of the last successful readiness check
+	readyErr atomic.Pointer[error]
+}
+
+func (h *handler) record(code string) {
+	if h.Recorder != nil {
+		h.Recorder.Request("json", code)
+	}
+}
+
+// json serves envoyproxy/ratelimit's endpoint: the body is a RateLimitRequest in protobuf
+// JSON, the answer a RateLimitResponse, 200 when OK and 429 when over the limit.
+func (h *handler) json(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		h.record("INVALID")
+		writeError(w, http.StatusBadRequest, fmt.Errorf("reading the body: %w", err))
+		return
+	}
+	var req rlsv3.RateLimitRequest
+	if err := protojson.Unmarshal(body, &req); err != nil {
+		h.record("INVALID")
+		writeError(w, http.StatusBadRequest, fmt.Errorf("decoding the request: %w", err))
+		return
+	}
+	resp, code, err := rls.Decide(r.Context(), h.Engine, &req)
+	h.record(code)
+	if err != nil {
+		writeError(w, statusOf(code), err)
+		return
+	}
+	out, err := protojson.Marshal(resp)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if resp.OverallCode == rlsv3.RateLimitResponse_OVER_LIMIT {
+		w.WriteHeader(http.StatusTooManyRequests)
+	}
+	w.Write(out)
+}
+
+func statusOf(code string) int {
+	if code == "INVALID" {
+		return http.StatusBadRequest
+	}
+	return http.StatusServiceUnavailable
+}
+
+func (h *handler) ready(w http.ResponseWriter, r *http.Request) {
+	if err := h.readiness(r.Context()); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	io.WriteString(w, "ready\n")
+}
+
+func (h *handler) readiness(ctx context.Context) error {
+	if h.Ready == nil {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	if now-h.readyAt.Load() < int64(time.Second) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := h.Ready(ctx); err != nil {
+		return err
+	}
+	h.readyAt.Store(now)
+	return nil
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, errorBody{err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+// retryAfter returns the Retry-After value for a denied decision: the longest wait of
+// the statuses over their limit, in whole seconds rounded up.
+func retryAfter(resp *engine.Response) string {
+	var d time.Duration
+	for _, st := range resp.Statuses {
+		if st.Code == engine.OverLimit {
+			d = max(d, st.ResetAfter)
+		}
+	}
+	return strconv.FormatInt(sfield.CeilSeconds(d), 10)
+}
+
+var errNoBody = errors.New("the body is empty")
