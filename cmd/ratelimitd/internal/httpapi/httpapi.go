@@ -53,8 +53,7 @@ func Handler(opts *Options) http.Handler {
 
 type handler struct {
 	Options
-	readyAt  atomic.Int64 // UnixNano of the last successful readiness check
-	readyErr atomic.Pointer[error]
+	readyAt atomic.Int64 // UnixNano of the last successful readiness check
 }
 
 func (h *handler) record(code string) {
