@@ -16,6 +16,9 @@
 #   TARGETS="envoy-redis envoy-redis-window150us ours-redis ours-redis-gcra ours-memory"
 #   ENVOY_RATELIMIT_VERSION=latest   module version of github.com/envoyproxy/ratelimit
 #   RESULTS=<file>       where to write the results (default results.txt beside this script)
+#   PROFILE_DIR=<dir>    also profile each target in an extra run at PROFILE_LEVEL (default 50)
+#                        callers, not in the table: perf record of the server (when perf works)
+#                        and a Go CPU profile of the load generator, with top-40 summaries
 #
 # Traffic goes to 127.0.0.1 only. Every process this script starts is
 # stopped by its pid when it exits.
@@ -31,6 +34,12 @@ CONNS="${CONNS:-2}"
 TARGETS="${TARGETS:-envoy-redis envoy-redis-window150us ours-redis ours-redis-gcra ours-memory}"
 ENVOY_RATELIMIT_VERSION="${ENVOY_RATELIMIT_VERSION:-latest}"
 RESULTS="${RESULTS:-$here/results.txt}"
+PROFILE_DIR="${PROFILE_DIR:-}"
+PROFILE_LEVEL="${PROFILE_LEVEL:-50}"
+if [ -n "$PROFILE_DIR" ]; then
+	mkdir -p "$PROFILE_DIR"
+	PROFILE_DIR="$(cd "$PROFILE_DIR" && pwd)"
+fi
 
 tmp="$(mktemp -d)"
 started=()
@@ -49,10 +58,10 @@ trap 'exit 130' INT TERM
 
 log() { printf '== %s\n' "$*" >&2; }
 
-# stop PID: stop one process this script started and forget it.
+# stop PID [SIGNAL]: stop one process this script started and forget it.
 stop() {
 	local pid="$1" keep=() p
-	kill "$pid" 2>/dev/null || true
+	kill -"${2:-TERM}" "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	for p in "${started[@]}"; do
 		[ "$p" = "$pid" ] || keep+=("$p")
@@ -181,9 +190,40 @@ measure() {
 	after="$(redis_stat total_commands_processed)"
 	keys="$(rcli DBSIZE | tr -d '\r')"
 	answered="$(awk -F'\t' -v n="$name" '$1 == n { s += $2 } END { print s + 0 }' "$totals")"
+	if [ -n "$PROFILE_DIR" ]; then
+		profile "$name" "$pid" "$port"
+	fi
 	awk -v n="$name" -v c=$((after - before - 2)) -v a="$answered" -v k="$keys" 'BEGIN {
 		printf "%-26s %9d calls answered, %9d redis commands (%.2f per call), %6d keys left\n", n, a, c, (a ? c / a : 0), k
 	}' >>"$store"
+}
+
+# profile NAME SERVER_PID GRPC_PORT: one more level at PROFILE_LEVEL callers
+# with the server under perf and the load generator under its CPU profiler.
+# Its calls count neither in the table nor in the store activity.
+profile() {
+	local name="$1" pid="$2" port="$3" perf_pid=""
+	if command -v perf >/dev/null 2>&1; then
+		perf record -F 499 -g -p "$pid" -o "$PROFILE_DIR/$name-server.perf.data" \
+			>"$PROFILE_DIR/$name-perf.log" 2>&1 &
+		perf_pid=$!
+		started+=("$perf_pid")
+	fi
+	"$tmp/loadgen" -addr "127.0.0.1:$port" -name "$name-profiled" -levels "$PROFILE_LEVEL" \
+		-duration "$DURATION" -warmup "$WARMUP" -conns "$CONNS" -totals "$totals" \
+		-cpuprofile "$PROFILE_DIR/$name-client.pprof" >"$PROFILE_DIR/$name-profiled.txt"
+	go tool pprof -top -nodecount=40 "$tmp/loadgen" "$PROFILE_DIR/$name-client.pprof" \
+		>"$PROFILE_DIR/$name-client-top.txt" 2>&1 || true
+	if [ -n "$perf_pid" ]; then
+		stop "$perf_pid" INT
+		{
+			perf report -i "$PROFILE_DIR/$name-server.perf.data" --stdio --no-children -g none --sort dso 2>/dev/null |
+				grep '%' | grep -v '^#' | head -n 8
+			echo
+			perf report -i "$PROFILE_DIR/$name-server.perf.data" --stdio --no-children -g none --sort dso,sym 2>/dev/null |
+				grep '%' | grep -v '^#' | head -n 40
+		} >"$PROFILE_DIR/$name-server-top.txt" || true
+	fi
 }
 
 # run_envoy NAME [VAR=VALUE...]: envoyproxy/ratelimit with its defaults but
