@@ -13,6 +13,7 @@
 //	service -addr 127.0.0.1:8081 -name NAME [-rows FILE] [flags]   measure one target
 //	service -table FILE                                             print the table of rows in FILE
 //	service -free-ports N                                           print N free loopback TCP ports
+//	service -null-server 127.0.0.1:PORT                             serve an RLS that answers OK to everything
 //
 // run.sh beside this file builds envoyproxy/ratelimit and ratelimitd, starts
 // them one after the other on a private redis-server and measures each.
@@ -68,6 +69,8 @@ func main() {
 		levels    string
 		table     string
 		freePorts int
+		nullAddr  string
+		nullLife  time.Duration
 	)
 	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:8081", "gRPC address of the rate limit service (loopback only)")
 	flag.StringVar(&cfg.name, "name", "target", "name of the target in the output")
@@ -87,6 +90,8 @@ func main() {
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of this load generator to this file")
 	flag.StringVar(&table, "table", "", "print the table of the rows in this file and exit")
 	flag.IntVar(&freePorts, "free-ports", 0, "print this many free loopback TCP ports and exit")
+	flag.StringVar(&nullAddr, "null-server", "", "serve, on this loopback address, a rate limit service that answers OK to every call and does nothing else")
+	flag.DurationVar(&nullLife, "null-server-life", 30*time.Minute, "the null server stops by itself after this long")
 	flag.Parse()
 
 	var err error
@@ -95,6 +100,8 @@ func main() {
 		err = printTableFile(os.Stdout, table)
 	case freePorts > 0:
 		err = printFreePorts(os.Stdout, freePorts)
+	case nullAddr != "":
+		err = serveNull(nullAddr, nullLife)
 	default:
 		cfg.levels, err = parseLevels(levels)
 		if err == nil {

@@ -13,7 +13,7 @@
 #   DURATION=5s          measured time per level
 #   WARMUP=1s            warm-up per level
 #   CONNS=2              gRPC connections shared by the load generator's goroutines
-#   TARGETS="envoy-redis envoy-redis-window150us ours-redis ours-redis-gcra ours-memory"
+#   TARGETS="null-server envoy-redis envoy-redis-window150us ours-redis ours-redis-gcra ours-memory"
 #   ENVOY_RATELIMIT_VERSION=latest   module version of github.com/envoyproxy/ratelimit
 #   RESULTS=<file>       where to write the results (default results.txt beside this script)
 #   PROFILE_DIR=<dir>    also profile each target in an extra run at PROFILE_LEVEL (default 50)
@@ -31,7 +31,7 @@ LEVELS="${LEVELS:-1,10,50,200}"
 DURATION="${DURATION:-5s}"
 WARMUP="${WARMUP:-1s}"
 CONNS="${CONNS:-2}"
-TARGETS="${TARGETS:-envoy-redis envoy-redis-window150us ours-redis ours-redis-gcra ours-memory}"
+TARGETS="${TARGETS:-null-server envoy-redis envoy-redis-window150us ours-redis ours-redis-gcra ours-memory}"
 ENVOY_RATELIMIT_VERSION="${ENVOY_RATELIMIT_VERSION:-latest}"
 RESULTS="${RESULTS:-$here/results.txt}"
 PROFILE_DIR="${PROFILE_DIR:-}"
@@ -193,7 +193,7 @@ measure() {
 	if [ -n "$PROFILE_DIR" ]; then
 		profile "$name" "$pid" "$port"
 	fi
-	awk -v n="$name" -v c=$((after - before - 2)) -v a="$answered" -v k="$keys" 'BEGIN {
+	awk -v n="$name" -v c=$((after - before - 1)) -v a="$answered" -v k="$keys" 'BEGIN {
 		printf "%-26s %9d calls answered, %9d redis commands (%.2f per call), %6d keys left\n", n, a, c, (a ? c / a : 0), k
 	}' >>"$store"
 }
@@ -248,6 +248,19 @@ run_envoy() {
 	stop "$pid"
 }
 
+# run_null NAME: the load generator's own do-nothing service, the ceiling of
+# what this client measures on this machine.
+run_null() {
+	local name="$1"
+	mapfile -t p < <("$tmp/loadgen" -free-ports 1)
+	log "$name: starting the null service"
+	"$tmp/loadgen" -null-server "127.0.0.1:${p[0]}" -null-server-life 30m >"$tmp/$name.log" 2>&1 &
+	local pid=$!
+	started+=("$pid")
+	measure "$name" "$pid" "${p[0]}" 0
+	stop "$pid"
+}
+
 # run_ours NAME RULES STORE
 run_ours() {
 	local name="$1" rules="$2" storeflag="$3" uses_redis=0
@@ -268,6 +281,7 @@ loadavg_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 skipped=()
 for t in $TARGETS; do
 	case "$t" in
+	null-server) run_null "$t" ;;
 	envoy-redis) run_envoy "$t" ;;
 	envoy-redis-window150us) run_envoy "$t" REDIS_PIPELINE_WINDOW=150us ;;
 	ours-redis | ours-redis-gcra | ours-memory)
@@ -310,6 +324,8 @@ fi
 	echo "load average (1/5/15 min): $loadavg_start at start, $loadavg_end at end"
 	echo
 	echo "targets:"
+	echo "  null-server              not a rate limiter: the load generator's own gRPC service that answers OK at once;"
+	echo "                           the most this client can measure on this machine, whatever the server"
 	echo "  envoy-redis              envoyproxy/ratelimit, its defaults: REDIS_POOL_SIZE=10, REDIS_PIPELINE_WINDOW=0 (no write"
 	echo "                           buffering), LOCAL_CACHE_SIZE_IN_BYTES=0; USE_STATSD=false, LOG_LEVEL=warn,"
 	echo "                           REDIS_SOCKET_TYPE=tcp, RUNTIME_WATCH_ROOT=false"
