@@ -13,6 +13,7 @@
 #   DURATION=5s          measured time per level
 #   WARMUP=1s            warm-up per level
 #   CONNS=2              gRPC connections shared by the load generator's goroutines
+#   ROUNDS=1             how many times to go through all targets (rounds after the first are named NAME#2...)
 #   TARGETS="null-server envoy-redis envoy-redis-window150us ours-redis ours-redis-gcra ours-memory"
 #   ENVOY_RATELIMIT_VERSION=latest   module version of github.com/envoyproxy/ratelimit
 #   RESULTS=<file>       where to write the results (default results.txt beside this script)
@@ -31,6 +32,7 @@ LEVELS="${LEVELS:-1,10,50,200}"
 DURATION="${DURATION:-5s}"
 WARMUP="${WARMUP:-1s}"
 CONNS="${CONNS:-2}"
+ROUNDS="${ROUNDS:-1}"
 TARGETS="${TARGETS:-null-server envoy-redis envoy-redis-window150us ours-redis ours-redis-gcra ours-memory}"
 ENVOY_RATELIMIT_VERSION="${ENVOY_RATELIMIT_VERSION:-latest}"
 RESULTS="${RESULTS:-$here/results.txt}"
@@ -253,6 +255,7 @@ run_envoy() {
 run_null() {
 	local name="$1"
 	mapfile -t p < <("$tmp/loadgen" -free-ports 1)
+	rcli FLUSHALL >/dev/null
 	log "$name: starting the null service"
 	"$tmp/loadgen" -null-server "127.0.0.1:${p[0]}" -null-server-life 30m >"$tmp/$name.log" 2>&1 &
 	local pid=$!
@@ -269,7 +272,7 @@ run_ours() {
 	case "$storeflag" in redis://*) uses_redis=1 ;; esac
 	log "$name: starting ratelimitd -store $storeflag"
 	"$tmp/ratelimitd" -config "$rules" -grpc "127.0.0.1:${p[0]}" -http "127.0.0.1:${p[1]}" \
-		-admin "127.0.0.1:${p[2]}" -store "$storeflag" >"$tmp/$name.log" 2>&1 &
+		-admin "127.0.0.1:${p[2]}" -store "$storeflag" -log-level warn >"$tmp/$name.log" 2>&1 &
 	local pid=$!
 	started+=("$pid")
 	wait_http "http://127.0.0.1:${p[1]}/readyz" "$pid" "$tmp/$name.log"
@@ -279,27 +282,33 @@ run_ours() {
 
 loadavg_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 skipped=()
-for t in $TARGETS; do
-	case "$t" in
-	null-server) run_null "$t" ;;
-	envoy-redis) run_envoy "$t" ;;
-	envoy-redis-window150us) run_envoy "$t" REDIS_PIPELINE_WINDOW=150us ;;
-	ours-redis | ours-redis-gcra | ours-memory)
-		if [ "$have_ours" = 0 ]; then
-			skipped+=("$t")
-			continue
+for ((round = 1; round <= ROUNDS; round++)); do
+	for t in $TARGETS; do
+		n="$t"
+		if ((round > 1)); then
+			n="$t#$round"
 		fi
 		case "$t" in
-		ours-redis) run_ours "$t" "$tmp/rules/fixed/bench.yaml" "redis://127.0.0.1:$redis_port" ;;
-		ours-redis-gcra) run_ours "$t" "$tmp/rules/gcra/bench.yaml" "redis://127.0.0.1:$redis_port" ;;
-		ours-memory) run_ours "$t" "$tmp/rules/fixed/bench.yaml" memory ;;
+		null-server) run_null "$n" ;;
+		envoy-redis) run_envoy "$n" ;;
+		envoy-redis-window150us) run_envoy "$n" REDIS_PIPELINE_WINDOW=150us ;;
+		ours-redis | ours-redis-gcra | ours-memory)
+			if [ "$have_ours" = 0 ]; then
+				((round > 1)) || skipped+=("$t")
+				continue
+			fi
+			case "$t" in
+			ours-redis) run_ours "$n" "$tmp/rules/fixed/bench.yaml" "redis://127.0.0.1:$redis_port" ;;
+			ours-redis-gcra) run_ours "$n" "$tmp/rules/gcra/bench.yaml" "redis://127.0.0.1:$redis_port" ;;
+			ours-memory) run_ours "$n" "$tmp/rules/fixed/bench.yaml" memory ;;
+			esac
+			;;
+		*)
+			echo "unknown target $t" >&2
+			exit 2
+			;;
 		esac
-		;;
-	*)
-		echo "unknown target $t" >&2
-		exit 2
-		;;
-	esac
+	done
 done
 loadavg_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -321,6 +330,7 @@ fi
 	echo "load:        levels $LEVELS; $WARMUP warm-up then $DURATION measured per level; $CONNS gRPC connections shared by"
 	echo "             the caller goroutines (goroutine i on connection i mod $CONNS); each goroutine makes one call at a time;"
 	echo "             domain bench, one descriptor {user: one of 10,000 ids drawn uniformly}"
+	echo "rounds:      $ROUNDS (targets in the order: $TARGETS)"
 	echo "load average (1/5/15 min): $loadavg_start at start, $loadavg_end at end"
 	echo
 	echo "targets:"
@@ -330,9 +340,10 @@ fi
 	echo "                           buffering), LOCAL_CACHE_SIZE_IN_BYTES=0; USE_STATSD=false, LOG_LEVEL=warn,"
 	echo "                           REDIS_SOCKET_TYPE=tcp, RUNTIME_WATCH_ROOT=false"
 	echo "  envoy-redis-window150us  the same with REDIS_PIPELINE_WINDOW=150us (the low end of its README's 150us-500us advice)"
-	echo "  ours-redis               ratelimitd -store redis://127.0.0.1:PORT, the same rule file (fixed window, its default)"
-	echo "  ours-redis-gcra          ratelimitd -store redis://..., the rule with algorithm: gcra"
-	echo "  ours-memory              ratelimitd -store memory, the same rule file"
+	echo "  ours-redis               ratelimitd -store redis://127.0.0.1:PORT, the same rule file (fixed window, its default);"
+	echo "                           its defaults otherwise but -log-level warn, as envoyproxy/ratelimit's LOG_LEVEL"
+	echo "  ours-redis-gcra          the same with algorithm: gcra in the rule"
+	echo "  ours-memory              ratelimitd -store memory -log-level warn, the same rule file"
 	echo "  rule: unit second, requests_per_unit 1000000 per user, so every call is allowed and counted in the store"
 	if [ "${#skipped[@]}" != 0 ]; then
 		echo
