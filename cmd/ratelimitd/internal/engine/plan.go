@@ -25,6 +25,22 @@ type group struct {
 	reqs    []ratelimit.Request
 	at      [][]int
 	results []ratelimit.Result
+	// over marks the requests that asked for more than their capacity (see clamp).
+	over []bool
+}
+
+// clamp turns each request of g that asks for more units than its capacity, which the
+// store refuses as an error, into a check, marks it over its limit (envoyproxy/ratelimit
+// answers such hits with OVER_LIMIT), and reports whether there was one.
+func (g *group) clamp() bool {
+	g.over = make([]bool, len(g.reqs))
+	found := false
+	for j := range g.reqs {
+		if r := &g.reqs[j]; r.N > r.Limit.Capacity(r.Algorithm) {
+			r.N, g.over[j], found = 0, true, true
+		}
+	}
+	return found
 }
 
 func (g *group) add(r ratelimit.Request, i int) {
@@ -115,17 +131,22 @@ func untilWindowEnd(period time.Duration) time.Duration {
 }
 
 // run asks the store: the enforced group all-or-nothing, then the shadow group, which
-// takes its units only when the request is allowed and is otherwise only checked.
+// takes its units only when the request is allowed and is otherwise only checked. A
+// request already denied (a rule of requests_per_unit 0, or more hits than a capacity)
+// only checks the enforced group.
 func (e *Engine) run(ctx context.Context, p *plan) error {
-	allowed, err := e.takeAll(ctx, &p.enforced, true)
+	denied := p.enforced.clamp()
+	for i := range p.statuses {
+		if p.statuses[i].Code == OverLimit {
+			denied = true
+		}
+	}
+	allowed, err := e.takeAll(ctx, &p.enforced, !denied)
 	if err != nil {
 		return err
 	}
-	for i := range p.statuses {
-		if p.statuses[i].Code == OverLimit {
-			allowed = false
-		}
-	}
+	shadowOver := p.shadow.clamp()
+	allowed = allowed && !denied && !shadowOver
 	if _, err := e.takeAll(ctx, &p.shadow, allowed); err != nil {
 		return err
 	}
@@ -194,13 +215,16 @@ func (p *plan) fill(g *group, shadow bool) {
 			st := &p.statuses[i]
 			st.Remaining = uint32(min(max(res.Remaining, 0), math.MaxUint32))
 			st.Near = res.Limit.Burst > 0 && res.Remaining*5 < res.Limit.Burst
-			if res.Allowed {
+			if res.Allowed && !g.over[j] {
 				st.ResetAfter = res.ResetAfter
 				continue
 			}
 			st.Remaining, st.ResetAfter = 0, res.RetryAfter
 			if st.ResetAfter == 0 { // a check that found too few units left
 				st.ResetAfter = res.ResetAfter
+			}
+			if st.ResetAfter == 0 { // more than the capacity, on a key at full capacity
+				st.ResetAfter = untilWindowEnd(res.Limit.Period)
 			}
 			if shadow {
 				st.Shadow = true
