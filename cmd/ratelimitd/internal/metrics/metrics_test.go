@@ -1,0 +1,482 @@
+package metrics
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+)
+
+const apiYAML = `
+domain: api
+descriptors:
+  - key: user
+    rate_limit: {unit: second, requests_per_unit: 10}
+  - key: ip
+    detailed_metric: true
+    rate_limit: {unit: minute, requests_per_unit: 100}
+  - key: path
+    shadow_mode: true
+    rate_limit: {unit: hour, requests_per_unit: 5}
+`
+
+const webYAML = `
+domain: web
+descriptors:
+  - key: page
+    rate_limit: {unit: second, requests_per_unit: 1}
+`
+
+func compile(t testing.TB, files ...string) *rules.Set {
+	t.Helper()
+	srcs := make([]rules.Source, len(files))
+	for i, f := range files {
+		srcs[i] = rules.Source{Name: fmt.Sprintf("f%d.yaml", i), Data: []byte(f)}
+	}
+	set, err := rules.Compile(srcs)
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	return set
+}
+
+// rule returns the rule of domain whose ID is id.
+func rule(t testing.TB, set *rules.Set, domain, id string) *rules.Rule {
+	t.Helper()
+	d, ok := set.Domain(domain)
+	if !ok {
+		t.Fatalf("no domain %q", domain)
+	}
+	for _, r := range d.Rules {
+		if r.ID == id {
+			return r
+		}
+	}
+	t.Fatalf("no rule %q in %q", id, domain)
+	return nil
+}
+
+// scrape fetches the metrics over HTTP and returns every sample by its series as the text
+// format writes it: name{label="value",...}.
+func scrape(t *testing.T, srv *httptest.Server) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET /metrics: %s: %s", resp.Status, b)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("sample %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("reading /metrics: %v", err)
+	}
+	return out
+}
+
+func series(name, domain, rule string) string {
+	return fmt.Sprintf(`%s{domain=%q,rule=%q}`, name, domain, rule)
+}
+
+// check compares the samples named in want with got, got before want.
+func check(t *testing.T, got map[string]float64, want map[string]float64) {
+	t.Helper()
+	for k, w := range want {
+		g, ok := got[k]
+		switch {
+		case !ok && w != 0:
+			t.Errorf("%s missing, want %v", k, w)
+		case ok && g != w:
+			t.Errorf("%s = %v, want %v", k, g, w)
+		}
+	}
+}
+
+func newServer(t *testing.T, m *Metrics) *httptest.Server {
+	srv := httptest.NewServer(m.Handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestDecided(t *testing.T) {
+	set := compile(t, apiYAML)
+	m := New()
+	m.Loaded(set)
+	srv := newServer(t, m)
+	user := rule(t, set, "api", "api.user")
+	path := rule(t, set, "api", "api.path")
+	ents := []rules.Entry{{Key: "user", Value: "alice"}}
+
+	m.Decided("api", ents, &engine.Status{Code: engine.OK, Rule: user, Remaining: 7}, 3)
+	m.Decided("api", ents, &engine.Status{Code: engine.OK, Rule: user, Remaining: 1, Near: true}, 2)
+	m.Decided("api", ents, &engine.Status{Code: engine.OverLimit, Rule: user, Near: true}, 4)
+	m.Decided("api", ents, &engine.Status{Code: engine.OK, Rule: path, Shadow: true}, 5)
+	m.Decided("api", ents, &engine.Status{Code: engine.OK}, 1) // no rule: ignored
+	m.Decided("api", ents, nil, 1)
+
+	got := scrape(t, srv)
+	check(t, got, map[string]float64{
+		series("ratelimitd_rule_hits_total", "api", "api.user"):       9,
+		series("ratelimitd_rule_calls_total", "api", "api.user"):      3,
+		series("ratelimitd_rule_over_limit_total", "api", "api.user"): 4,
+		series("ratelimitd_rule_near_limit_total", "api", "api.user"): 2,
+		series("ratelimitd_rule_shadow_total", "api", "api.user"):     0,
+		series("ratelimitd_rule_hits_total", "api", "api.path"):       5,
+		series("ratelimitd_rule_over_limit_total", "api", "api.path"): 5,
+		series("ratelimitd_rule_shadow_total", "api", "api.path"):     5,
+		series("ratelimitd_rule_near_limit_total", "api", "api.path"): 0,
+		`ratelimitd_rules`:   3,
+		`ratelimitd_domains`: 1,
+	})
+	// Every rule of the loaded set has its series from the start, the override too.
+	for _, s := range []string{
+		series("ratelimitd_rule_calls_total", "api", "api.path"),
+		series("ratelimitd_rule_calls_total", "api", "api.override"),
+	} {
+		if _, ok := got[s]; !ok {
+			t.Errorf("%s missing", s)
+		}
+	}
+	if _, ok := got[series("ratelimitd_rule_calls_total", "api", "api.ip")]; ok {
+		t.Errorf("the detailed rule api.ip has an undetailed series")
+	}
+	for _, name := range []string{"go_goroutines", "process_start_time_seconds"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("%s missing: the Go and process collectors are not registered", name)
+		}
+	}
+}
+
+func TestUnknownDomain(t *testing.T) {
+	set := compile(t, apiYAML)
+	m := New()
+	srv := newServer(t, m)
+	user := rule(t, set, "api", "api.user")
+	ents := []rules.Entry{{Key: "user", Value: "alice"}}
+
+	// Before Loaded every domain is unknown.
+	m.Decided("api", ents, &engine.Status{Code: engine.OK, Rule: user}, 1)
+	m.Loaded(set)
+	for i := range 50 {
+		d := fmt.Sprintf("made-up-%d", i)
+		m.Decided(d, ents, &engine.Status{Code: engine.OK, Rule: &rules.Rule{ID: d + ".user", Domain: d, Detailed: true}}, 1)
+		m.Failed(d, errors.New("store down"))
+		m.Latency(d, time.Millisecond)
+	}
+	m.Failed("api", errors.New("store down"))
+	m.Latency("api", 30*time.Microsecond)
+
+	got := scrape(t, srv)
+	check(t, got, map[string]float64{
+		series("ratelimitd_rule_calls_total", "unknown", "unknown"):              51,
+		series("ratelimitd_rule_calls_total", "api", "api.user"):                 0,
+		`ratelimitd_store_errors_total{domain="unknown"}`:                        50,
+		`ratelimitd_store_errors_total{domain="api"}`:                            1,
+		`ratelimitd_decide_duration_seconds_count{domain="unknown"}`:             50,
+		`ratelimitd_decide_duration_seconds_bucket{domain="unknown",le="0.001"}`: 50,
+		`ratelimitd_decide_duration_seconds_bucket{domain="api",le="5e-05"}`:     1,
+	})
+	for k := range got {
+		if strings.Contains(k, "made-up") {
+			t.Errorf("a request's domain became a label value: %s", k)
+		}
+	}
+}
+
+func TestDetailedCap(t *testing.T) {
+	set := compile(t, apiYAML)
+	m := New()
+	m.Loaded(set)
+	srv := newServer(t, m)
+	ip := rule(t, set, "api", "api.ip")
+	for i := range 1000 {
+		ents := []rules.Entry{{Key: "ip", Value: fmt.Sprintf("10.0.%d.%d", i/256, i%256)}}
+		m.Decided("api", ents, &engine.Status{Code: engine.OK, Rule: ip}, 2)
+	}
+	// A value already counted keeps its own series.
+	m.Decided("api", []rules.Entry{{Key: "ip", Value: "10.0.0.0"}}, &engine.Status{Code: engine.OK, Rule: ip}, 2)
+
+	got := scrape(t, srv)
+	n, calls := 0, 0.0
+	for k, v := range got {
+		if strings.HasPrefix(k, "ratelimitd_rule_calls_total{") && strings.Contains(k, `domain="api"`) && strings.Contains(k, `rule="api.ip`) {
+			n++
+			calls += v
+		}
+	}
+	if n != MaxDetailed+1 {
+		t.Errorf("api.ip has %d series, want %d", n, MaxDetailed+1)
+	}
+	if calls != 1001 {
+		t.Errorf("api.ip calls sum to %v, want 1001", calls)
+	}
+	check(t, got, map[string]float64{
+		series("ratelimitd_rule_calls_total", "api", "api.ip_10.0.0.0"):         2,
+		series("ratelimitd_rule_hits_total", "api", "api.ip_10.0.0.0"):          4,
+		series("ratelimitd_rule_calls_total", "api", "api.ip.other"):            900,
+		series("ratelimitd_rule_hits_total", "api", "api.ip.other"):             1800,
+		series("ratelimitd_rule_detailed_overflow_total", "api", "api.ip"):      900,
+		series("ratelimitd_rule_calls_total", "api", "api.ip_10.0.0.99"):        1,
+		series("ratelimitd_rule_calls_total", "api", "api.ip_10.0.0.100"):       0,
+		series("ratelimitd_rule_detailed_overflow_total", "api", "api.user"):    0,
+		series("ratelimitd_rule_calls_total", "api", "api.ip_10.0.0.100.other"): 0,
+	})
+	if _, ok := got[series("ratelimitd_rule_calls_total", "api", "api.ip_10.0.0.100")]; ok {
+		t.Errorf("value 101 got its own series")
+	}
+}
+
+func TestDetailedLabel(t *testing.T) {
+	set := compile(t, `
+domain: api
+descriptors:
+  - key: a
+    descriptors:
+      - key: b
+        detailed_metric: true
+        rate_limit: {unit: second, requests_per_unit: 1}
+`)
+	m := New()
+	m.Loaded(set)
+	srv := newServer(t, m)
+	r := rule(t, set, "api", "api.a.b")
+	m.Decided("api", []rules.Entry{{Key: "a", Value: "x"}, {Key: "b"}}, &engine.Status{Code: engine.OK, Rule: r}, 1)
+	long := strings.Repeat("é", MaxDetailedLen) // cut in the middle of a rune
+	m.Decided("api", []rules.Entry{{Key: "a", Value: long}, {Key: "b", Value: "\xff"}}, &engine.Status{Code: engine.OK, Rule: r}, 1)
+
+	m.Decided("api", []rules.Entry{{Key: "a", Value: "\xff"}, {Key: "b"}}, &engine.Status{Code: engine.OK, Rule: r}, 1)
+
+	got := scrape(t, srv)
+	check(t, got, map[string]float64{
+		series("ratelimitd_rule_calls_total", "api", "api.a_x.b"):      1,
+		series("ratelimitd_rule_calls_total", "api", "api.a_\uFFFD.b"): 1,
+	})
+	found := false
+	for k := range got {
+		if !strings.HasPrefix(k, "ratelimitd_rule_calls_total{") || !strings.Contains(k, "éé") {
+			continue
+		}
+		found = true
+		v := k[strings.Index(k, `rule="`)+len(`rule="`) : len(k)-len(`"}`)]
+		// A rune cut at the limit becomes one U+FFFD: at most 2 bytes more.
+		if len(v) > MaxDetailedLen+2 {
+			t.Errorf("detailed label of %d bytes, want at most %d", len(v), MaxDetailedLen)
+		}
+	}
+	if !found {
+		t.Errorf("no series for the long value")
+	}
+}
+
+func TestLoads(t *testing.T) {
+	m := New()
+	srv := newServer(t, m)
+	m.LoadFailed()
+	got := scrape(t, srv)
+	check(t, got, map[string]float64{
+		`ratelimitd_config_loads_total{result="failure"}`:  1,
+		`ratelimitd_config_loads_total{result="success"}`:  0,
+		`ratelimitd_config_last_load_failed`:               1,
+		`ratelimitd_config_last_success_timestamp_seconds`: 0,
+	})
+
+	before := float64(time.Now().Unix())
+	m.Loaded(compile(t, apiYAML, webYAML))
+	got = scrape(t, srv)
+	check(t, got, map[string]float64{
+		`ratelimitd_config_loads_total{result="failure"}`: 1,
+		`ratelimitd_config_loads_total{result="success"}`: 1,
+		`ratelimitd_config_last_load_failed`:              0,
+		`ratelimitd_rules`:                                4,
+		`ratelimitd_domains`:                              2,
+	})
+	if ts := got[`ratelimitd_config_last_success_timestamp_seconds`]; ts < before || ts > before+60 {
+		t.Errorf("last success timestamp = %v, want about %v", ts, before)
+	}
+	m.Loaded(nil) // ignored
+	check(t, scrape(t, srv), map[string]float64{`ratelimitd_config_loads_total{result="success"}`: 1})
+}
+
+// TestReloadDropsSeries checks that a load keeps the counters of the rules it keeps and
+// deletes the series of the domains and rules it drops.
+func TestReloadDropsSeries(t *testing.T) {
+	set := compile(t, apiYAML, webYAML)
+	m := New()
+	m.Loaded(set)
+	srv := newServer(t, m)
+	user, ip, page := rule(t, set, "api", "api.user"), rule(t, set, "api", "api.ip"), rule(t, set, "web", "web.page")
+	m.Decided("api", []rules.Entry{{Key: "user", Value: "u"}}, &engine.Status{Code: engine.OK, Rule: user}, 1)
+	m.Decided("api", []rules.Entry{{Key: "ip", Value: "1"}}, &engine.Status{Code: engine.OK, Rule: ip}, 1)
+	m.Decided("web", []rules.Entry{{Key: "page", Value: "p"}}, &engine.Status{Code: engine.OK, Rule: page}, 1)
+	m.Latency("web", time.Millisecond)
+
+	// api keeps user, loses ip and path; web goes.
+	set2 := compile(t, `
+domain: api
+descriptors:
+  - key: user
+    rate_limit: {unit: second, requests_per_unit: 20}
+`)
+	m.Loaded(set2)
+	// A request decided on the old set after the load counts under its rule, until the
+	// next load drops it.
+	m.Decided("api", []rules.Entry{{Key: "ip", Value: "2"}}, &engine.Status{Code: engine.OK, Rule: ip}, 1)
+	m.Decided("web", []rules.Entry{{Key: "page", Value: "p"}}, &engine.Status{Code: engine.OK, Rule: page}, 1)
+	got := scrape(t, srv)
+	check(t, got, map[string]float64{
+		series("ratelimitd_rule_calls_total", "api", "api.user"):    1,
+		series("ratelimitd_rule_calls_total", "unknown", "unknown"): 1,
+		series("ratelimitd_rule_calls_total", "api", "api.ip_1"):    0,
+		series("ratelimitd_rule_calls_total", "api", "api.ip_2"):    1,
+		series("ratelimitd_rule_calls_total", "api", "api.path"):    0,
+		`ratelimitd_decide_duration_seconds_count{domain="web"}`:    0,
+		series("ratelimitd_rule_calls_total", "web", "web.page"):    0,
+		`ratelimitd_domains`: 1,
+	})
+	for k := range got {
+		if strings.Contains(k, `domain="web"`) || strings.Contains(k, `"api.path"`) || strings.Contains(k, `"api.ip_1"`) {
+			t.Errorf("series of a dropped rule remains: %s", k)
+		}
+	}
+	m.Loaded(set2)
+	for k := range scrape(t, srv) {
+		if strings.Contains(k, `"api.ip_2"`) {
+			t.Errorf("series of a dropped rule remains: %s", k)
+		}
+	}
+}
+
+func TestOverride(t *testing.T) {
+	m := New()
+	m.Loaded(compile(t, apiYAML))
+	srv := newServer(t, m)
+	for range 3 {
+		// The engine makes a new rule for each request that carries a limit.
+		o := &rules.Rule{ID: "api.override", Domain: "api"}
+		m.Decided("api", []rules.Entry{{Key: "user", Value: "x"}}, &engine.Status{Code: engine.OverLimit, Rule: o}, 1)
+	}
+	check(t, scrape(t, srv), map[string]float64{
+		series("ratelimitd_rule_over_limit_total", "api", "api.override"): 3,
+	})
+}
+
+func TestRequest(t *testing.T) {
+	m := New()
+	srv := newServer(t, m)
+	m.Request("grpc", "OK")
+	m.Request("grpc", "OK")
+	m.Request("json", "OVER_LIMIT")
+	m.Request("http", "INVALID")
+	m.Request("smtp", "OK")
+	m.Request("grpc", "TEAPOT")
+	check(t, scrape(t, srv), map[string]float64{
+		`ratelimitd_requests_total{code="OK",transport="grpc"}`:         2,
+		`ratelimitd_requests_total{code="OVER_LIMIT",transport="json"}`: 1,
+		`ratelimitd_requests_total{code="INVALID",transport="http"}`:    1,
+		`ratelimitd_requests_total{code="ERROR",transport="http"}`:      0,
+		`ratelimitd_requests_total{code="OK",transport="other"}`:        1,
+		`ratelimitd_requests_total{code="other",transport="grpc"}`:      1,
+	})
+}
+
+// TestConcurrent races decisions on many values against loads; run with -race.
+func TestConcurrent(t *testing.T) {
+	set := compile(t, apiYAML, webYAML)
+	set2 := compile(t, apiYAML)
+	m := New()
+	m.Loaded(set)
+	srv := newServer(t, m)
+	user, ip, page := rule(t, set, "api", "api.user"), rule(t, set, "api", "api.ip"), rule(t, set, "web", "web.page")
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 500 {
+				v := strconv.Itoa(g*1000 + i)
+				m.Decided("api", []rules.Entry{{Key: "user", Value: v}}, &engine.Status{Code: engine.OK, Rule: user}, 1)
+				m.Decided("api", []rules.Entry{{Key: "ip", Value: v}}, &engine.Status{Code: engine.OK, Rule: ip}, 1)
+				m.Decided("web", []rules.Entry{{Key: "page", Value: v}}, &engine.Status{Code: engine.OK, Rule: page}, 1)
+				m.Latency("api", time.Microsecond)
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 50 {
+			if i%2 == 0 {
+				m.Loaded(set2)
+			} else {
+				m.Loaded(set)
+			}
+		}
+	})
+	wg.Wait()
+	m.Loaded(set)
+	n := 0
+	for k := range scrape(t, srv) {
+		if strings.HasPrefix(k, "ratelimitd_rule_calls_total{") && strings.Contains(k, `rule="api.ip`) {
+			n++
+		}
+	}
+	if n > MaxDetailed+1 {
+		t.Errorf("api.ip has %d series, want at most %d", n, MaxDetailed+1)
+	}
+}
+
+// BenchmarkDecided measures the hot path on a plain rule and on a detailed rule whose
+// values already have their series, over many pre-generated descriptors.
+func BenchmarkDecided(b *testing.B) {
+	set := compile(b, apiYAML)
+	m := New()
+	m.Loaded(set)
+	const keys = 4096
+	for _, bc := range []struct {
+		name string
+		rule *rules.Rule
+		vals int
+	}{
+		{"rule", rule(b, set, "api", "api.user"), keys},
+		{"detailed", rule(b, set, "api", "api.ip"), MaxDetailed},
+		{"detailed-overflow", rule(b, set, "api", "api.ip"), keys},
+	} {
+		ents := make([][]rules.Entry, keys)
+		for i := range ents {
+			ents[i] = []rules.Entry{{Key: bc.rule.ID[len("api."):], Value: fmt.Sprintf("value-%d", i%bc.vals)}}
+		}
+		st := &engine.Status{Code: engine.OK, Rule: bc.rule, Remaining: 5}
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					m.Decided("api", ents[i%keys], st, 1)
+					i++
+				}
+			})
+		})
+	}
+}
