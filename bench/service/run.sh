@@ -181,23 +181,25 @@ store="$tmp/store.txt"
 
 # measure NAME SERVER_PID GRPC_PORT USES_REDIS
 measure() {
-	local name="$1" pid="$2" port="$3" uses_redis="$4" before after keys answered redis_args=()
+	local name="$1" pid="$2" port="$3" uses_redis="$4" keys answered cmds redis_args=()
 	if [ "$uses_redis" = 1 ]; then
 		redis_args=(-redis-pid "$redis_pid")
 	fi
-	before="$(redis_stat total_commands_processed)"
+	rcli CONFIG RESETSTAT >/dev/null
 	"$tmp/loadgen" -addr "127.0.0.1:$port" -name "$name" -levels "$LEVELS" \
 		-duration "$DURATION" -warmup "$WARMUP" -conns "$CONNS" \
 		-rows "$rows" -totals "$totals" -server-pid "$pid" "${redis_args[@]}" >/dev/null
-	after="$(redis_stat total_commands_processed)"
+	# Commands per call, by command; those a Lua script runs count too.
+	cmds="$(rcli INFO commandstats | tr -d '\r' | sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),.*/\1 \2/p')"
 	keys="$(rcli DBSIZE | tr -d '\r')"
 	answered="$(awk -F'\t' -v n="$name" '$1 == n { s += $2 } END { print s + 0 }' "$totals")"
 	if [ -n "$PROFILE_DIR" ]; then
 		profile "$name" "$pid" "$port"
 	fi
-	awk -v n="$name" -v c=$((after - before - 1)) -v a="$answered" -v k="$keys" 'BEGIN {
-		printf "%-26s %9d calls answered, %9d redis commands (%.2f per call), %6d keys left\n", n, a, c, (a ? c / a : 0), k
-	}' >>"$store"
+	printf '%s\n' "$cmds" | awk -v n="$name" -v a="$answered" -v k="$keys" '
+		$1 != "" && $1 != "config|resetstat" && $1 != "info" && $2 >= a / 100 { list = list sprintf(" %s %.2f", $1, (a ? $2 / a : 0)) }
+		END { printf "%-26s %9d calls answered, %6d keys left; redis commands per call:%s\n", n, a, k, (list == "" ? " none" : list) }
+	' >>"$store"
 }
 
 # profile NAME SERVER_PID GRPC_PORT: one more level at PROFILE_LEVEL callers
@@ -357,7 +359,8 @@ fi
 	echo "cpu columns: CPU time over the measured window as a share of one core (the machine has $(nproc) cores, so"
 	echo "$(( $(nproc) * 100 ))% is all of it); server, redis-server and the load generator itself; machine is every process."
 	echo
-	echo "store activity per target (all levels, warm-ups and readiness probes included):"
+	echo "store activity per target (all levels, warm-ups and readiness probes included; commands that Lua"
+	echo "scripts run count as commands; commands under 0.01 per call left out):"
 	cat "$store"
 } >"$tmp/results.txt"
 
