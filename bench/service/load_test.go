@@ -224,3 +224,21 @@ func TestParseStat(t *testing.T) {
 		t.Errorf("own CPU time %v", d)
 	}
 }
+
+func TestCPUPerCall(t *testing.T) {
+	for _, c := range []struct {
+		share string
+		rate  float64
+		want  string
+	}{
+		{"87%", 21750, "40.0us"},
+		{"100%", 10000, "100.0us"},
+		{"-", 100, "-"},
+		{"50%", 0, "-"},
+		{"x%", 1, "-"},
+	} {
+		if got := cpuPerCall(c.share, c.rate); got != c.want {
+			t.Errorf("cpuPerCall(%q, %v) = %q, want %q", c.share, c.rate, got, c.want)
+		}
+	}
+}

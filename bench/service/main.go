@@ -507,13 +507,24 @@ func overShare(r row) string {
 	return strconv.FormatFloat(100*float64(r.Over)/float64(answered), 'f', 2, 64) + "%"
 }
 
+// cpuPerCall turns a CPU share ("87%" of one core) and a call rate into the
+// CPU time each call cost, or "-" when either is unknown.
+func cpuPerCall(share string, rate float64) string {
+	pct, err := strconv.ParseFloat(strings.TrimSuffix(share, "%"), 64)
+	if err != nil || !strings.HasSuffix(share, "%") || rate <= 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(pct/100/rate*1e6, 'f', 1, 64) + "us"
+}
+
 func printTable(w io.Writer, rows []row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tcallers\tcalls/s\tp50\tp99\terrors\tOK\tOVER_LIMIT\tover%\tcpu server\tcpu redis\tcpu client\tcpu machine\t")
+	fmt.Fprintln(tw, "target\tcallers\tcalls/s\tp50\tp99\terrors\tOK\tOVER_LIMIT\tover%\tcpu server\tcpu redis\tcpu client\tcpu machine\tserver cpu/call\tredis cpu/call\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			r.Name, r.Concurrency, r.Rate, fmtLatency(r.P50), fmtLatency(r.P99),
-			r.Errors+r.Unknown, r.OK, r.Over, overShare(r), r.CPUServer, r.CPURedis, r.CPUClient, r.CPUMachine)
+			r.Errors+r.Unknown, r.OK, r.Over, overShare(r), r.CPUServer, r.CPURedis, r.CPUClient, r.CPUMachine,
+			cpuPerCall(r.CPUServer, r.Rate), cpuPerCall(r.CPURedis, r.Rate))
 	}
 	tw.Flush()
 	for _, r := range rows {

@@ -358,6 +358,7 @@ fi
 	echo "(histogram buckets 0.8% wide). errors counts failed calls and UNKNOWN answers. over% is OVER_LIMIT among answers."
 	echo "cpu columns: CPU time over the measured window as a share of one core (the machine has $(nproc) cores, so"
 	echo "$(( $(nproc) * 100 ))% is all of it); server, redis-server and the load generator itself; machine is every process."
+	echo "server cpu/call and redis cpu/call: that CPU time divided by the calls, what one call cost each process."
 	echo
 	echo "store activity per target (all levels, warm-ups and readiness probes included; commands that Lua"
 	echo "scripts run count as commands; commands under 0.01 per call left out):"
