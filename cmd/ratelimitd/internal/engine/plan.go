@@ -90,7 +90,11 @@ func newPlan(set *rules.Set, req *Request) plan {
 		case r.Limit.Rate == 0:
 			st.Rule = r
 			st.ResetAfter = untilWindowEnd(r.Limit.Period)
-			if p.hits[i] > 0 {
+			switch {
+			case p.hits[i] == 0:
+			case r.Shadow:
+				st.Shadow = true
+			default:
 				st.Code = OverLimit
 			}
 		default:
