@@ -209,6 +209,25 @@ descriptors:
 			},
 		},
 		{
+			name: "shadow_mode with requests_per_unit 0",
+			yaml: `
+domain: api
+descriptors:
+  - key: probe
+    shadow_mode: true
+    rate_limit: {unit: minute, requests_per_unit: 0}
+  - key: user
+    rate_limit: {unit: minute, requests_per_unit: 2}
+`,
+			domain: "api",
+			steps: []step{
+				{descs: []Descriptor{desc("probe", "p")}, code: OK, statuses: []string{"OK 0/MINUTE remaining 0 shadow"}},
+				// The request is allowed, so the other descriptor takes its unit.
+				{descs: []Descriptor{desc("probe", "p"), desc("user", "u")}, code: OK, statuses: []string{"OK 0/MINUTE remaining 0 shadow", "OK 2/MINUTE remaining 1"}},
+				{descs: []Descriptor{desc("user", "u")}, code: OK, statuses: []string{"OK 2/MINUTE remaining 0"}},
+			},
+		},
+		{
 			// Deliberate difference: the shadow rules of a request count only when its
 			// enforced rules allow it. envoyproxy/ratelimit counts them in any case, so its
 			// last answer below would have the shadow rule at remaining 0.
