@@ -206,6 +206,9 @@ descriptors:
 				{descs: []Descriptor{desc("bot", "b")}, code: OK, statuses: []string{"OK 2/MINUTE remaining 0 shadow"}},
 				{descs: []Descriptor{desc("bot", "b")}, code: OK, statuses: []string{"OK 2/MINUTE remaining 0 shadow"}},
 				{after: time.Minute, descs: []Descriptor{desc("bot", "b")}, code: OK, statuses: []string{"OK 2/MINUTE remaining 1"}},
+				// More hits than the whole limit: over, in shadow.
+				{hits: 3, descs: []Descriptor{desc("bot", "c")}, code: OK, statuses: []string{"OK 2/MINUTE remaining 0 shadow"}},
+				{descs: []Descriptor{desc("bot", "c")}, code: OK, statuses: []string{"OK 2/MINUTE remaining 1"}},
 			},
 		},
 		{
