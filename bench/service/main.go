@@ -71,6 +71,7 @@ func main() {
 		freePorts int
 		nullAddr  string
 		nullLife  time.Duration
+		nullWork  uint
 	)
 	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:8081", "gRPC address of the rate limit service (loopback only)")
 	flag.StringVar(&cfg.name, "name", "target", "name of the target in the output")
@@ -92,6 +93,7 @@ func main() {
 	flag.IntVar(&freePorts, "free-ports", 0, "print this many free loopback TCP ports and exit")
 	flag.StringVar(&nullAddr, "null-server", "", "serve, on this loopback address, a rate limit service that answers OK to every call and does nothing else")
 	flag.DurationVar(&nullLife, "null-server-life", 30*time.Minute, "the null server stops by itself after this long")
+	flag.UintVar(&nullWork, "null-server-workers", 0, "serve the null server's calls on this many long-lived goroutines (0: a new goroutine per call, gRPC's default)")
 	flag.Parse()
 
 	var err error
@@ -101,7 +103,7 @@ func main() {
 	case freePorts > 0:
 		err = printFreePorts(os.Stdout, freePorts)
 	case nullAddr != "":
-		err = serveNull(nullAddr, nullLife)
+		err = serveNull(nullAddr, nullLife, uint32(min(nullWork, 1024)))
 	default:
 		cfg.levels, err = parseLevels(levels)
 		if err == nil {

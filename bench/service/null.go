@@ -26,8 +26,10 @@ func (nullRLS) ShouldRateLimit(context.Context, *rls.RateLimitRequest) (*rls.Rat
 }
 
 // serveNull serves nullRLS on addr (loopback only) until SIGINT, SIGTERM or
-// maxLife, whichever comes first.
-func serveNull(addr string, maxLife time.Duration) error {
+// maxLife, whichever comes first. workers > 0 serves the calls on that many
+// long-lived goroutines (grpc.NumStreamWorkers) instead of one new goroutine
+// per call.
+func serveNull(addr string, maxLife time.Duration, workers uint32) error {
 	if err := checkLoopback(addr); err != nil {
 		return err
 	}
@@ -35,7 +37,11 @@ func serveNull(addr string, maxLife time.Duration) error {
 	if err != nil {
 		return err
 	}
-	srv := grpc.NewServer()
+	var opts []grpc.ServerOption
+	if workers > 0 {
+		opts = append(opts, grpc.NumStreamWorkers(workers))
+	}
+	srv := grpc.NewServer(opts...)
 	rls.RegisterRateLimitServiceServer(srv, nullRLS{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
