@@ -296,10 +296,18 @@ func (m *Metrics) Loaded(set *rules.Set) {
 					rm = od.extra[id]
 				}
 			}
-			if rm == nil {
+			switch {
+			case rm == nil:
 				rm = m.newRule(dom.Name, id, detailed)
-			} else if !detailed {
+			case detailed:
+				if rm.base.Swap(nil) != nil {
+					m.deleteSet(rm.domain, rm.id)
+				}
+			default:
 				m.dropDetailed(rm)
+				if rm.base.Load() == nil {
+					rm.base.Store(m.newSet(rm.domain, rm.id))
+				}
 			}
 			nd.rules[id] = rm
 		}
