@@ -67,7 +67,10 @@ func newPlan(set *rules.Set, req *Request) plan {
 		p.hits[i] = hitsOf(req, d)
 		shared[i] = make([]string, len(d.Entries))
 		if d.Override != nil {
-			matched[i] = overrideRule(req.Domain, d.Override)
+			// As in envoyproxy/ratelimit, an override applies in a known domain only.
+			if set.Has(req.Domain) {
+				matched[i] = overrideRule(req.Domain, d.Override)
+			}
 		} else {
 			matched[i] = set.Match(req.Domain, d.Entries, shared[i])
 		}
@@ -99,8 +102,14 @@ func newPlan(set *rules.Set, req *Request) plan {
 			}
 		default:
 			st.Rule = r
+			key := storeKey(req.Domain, req.Descriptors[i].Entries, shared[i])
+			if r.Source == overrideSource {
+				// An override counts apart from the rule of the same entries, and from
+				// other overrides of them.
+				key += "|override=" + r.Limit.String()
+			}
 			sr := ratelimit.Request{
-				Key:       storeKey(req.Domain, req.Descriptors[i].Entries, shared[i]),
+				Key:       key,
 				Algorithm: r.Algorithm, Limit: r.Limit, N: cost(p.hits[i]),
 			}
 			if r.Shadow {
@@ -113,12 +122,15 @@ func newPlan(set *rules.Set, req *Request) plan {
 	return p
 }
 
+// overrideSource is the Source of the rule of a limit override.
+const overrideSource = "request"
+
 // overrideRule is the rule of a limit a request carries: a fixed window of the unit.
 func overrideRule(domain string, o *Override) *rules.Rule {
 	d, _ := rules.UnitDuration(o.Unit)
 	d *= time.Duration(max(o.Multiplier, 1))
 	return &rules.Rule{
-		ID: domain + ".override", Domain: domain, Source: "request",
+		ID: domain + ".override", Domain: domain, Source: overrideSource,
 		Unit: o.Unit, RequestsPerUnit: o.RequestsPerUnit,
 		Algorithm: ratelimit.FixedWindow,
 		Limit:     ratelimit.Limit{Rate: int(o.RequestsPerUnit), Period: d},

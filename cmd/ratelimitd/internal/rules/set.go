@@ -176,6 +176,12 @@ func (s *Set) Domain(name string) (Domain, bool) {
 	return d.Domain, true
 }
 
+// Has reports whether the named domain is loaded.
+func (s *Set) Has(name string) bool {
+	_, ok := s.domains[name]
+	return ok
+}
+
 // Len returns the number of rules with a rate_limit, unlimited ones included.
 func (s *Set) Len() int {
 	n := 0

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/admin"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/httpapi"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/metrics"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/reload"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rls"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+)
+
+//go:embed example.yaml
+var exampleRules []byte
+
+// exampleSource names the built-in rules in logs and the admin API.
+const exampleSource = "built-in example"
+
+// run is the whole service: it reads the settings from args and getenv, loads the rules,
+// opens the store, serves until ctx is done, then lets in-flight requests finish and
+// returns. With -check it only validates the rule files.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	s, err := parseSettings(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(s, stderr)
+	if err != nil {
+		return err
+	}
+	srcs := []rules.Source{{Name: exampleSource, Data: exampleRules}}
+	if s.config != "" {
+		if srcs, err = reload.Read(s.config); err != nil {
+			return err
+		}
+	}
+	set, err := rules.Compile(srcs)
+	if s.check {
+		if err != nil {
+			return fmt.Errorf("invalid rules:\n%w", err)
+		}
+		fmt.Fprintf(stdout, "ok: %d domains, %d rules in %d files\n", len(set.Domains()), set.Len(), len(srcs))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("invalid rules:\n%w", err)
+	}
+	headers, err := engine.ParseHeaderStyle(s.headers)
+	if err != nil {
+		return err
+	}
+	if err := checkAdmin(s); err != nil {
+		return err
+	}
+
+	m := metrics.New()
+	m.Loaded(set)
+	st, err := openStore(s.store, s.fail, func(err error) { log.Warn("store failure", "err", err) })
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	eng := engine.New(st, set, &engine.Options{Headers: headers, Observer: m})
+
+	watcher := &reload.Watcher{
+		Path:     s.config,
+		Interval: s.reloadInterval,
+		OnLoad: func(set *rules.Set) {
+			eng.SetRules(set)
+			m.Loaded(set)
+			log.Info("rules reloaded", "domains", len(set.Domains()), "rules", set.Len(), "path", s.config)
+		},
+		OnError: func(err error) {
+			m.LoadFailed()
+			log.Error("rules rejected; the previous rules keep serving", "path", s.config, "err", err)
+		},
+	}
+	watcher.Init(srcs)
+	reloadNow := watcher.Reload
+	if s.config == "" {
+		reloadNow = nil
+	}
+
+	srv := &servers{log: log}
+	grpcServer := grpc.NewServer()
+	healthServer := health.NewServer()
+	rlsv3.RegisterRateLimitServiceServer(grpcServer, &rls.Service{Engine: eng, Recorder: m})
+	healthpb.RegisterHealthServer(grpcServer, healthServer)
+	reflection.Register(grpcServer)
+	if err := srv.listenGRPC("grpc", s.grpcAddr, grpcServer); err != nil {
+		return err
+	}
+	ready := func(ctx context.Context) error {
+		if len(eng.Rules().Domains()) == 0 {
+			return errors.New("no rules loaded")
+		}
+		if err := st.ready(ctx); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		return nil
+	}
+	if err := srv.listenHTTP("http", s.httpAddr, httpapi.Handler(&httpapi.Options{
+		Engine: eng, Metrics: m.Handler(), Recorder: m, Ready: ready,
+	})); err != nil {
+		srv.stop(s.shutdown)
+		return err
+	}
+	if s.adminAddr != "off" {
+		h := admin.Handler(eng, &admin.Options{Token: s.adminToken, Logger: log, Reload: reloadNow, OnChange: m.Loaded})
+		if err := srv.listenHTTP("admin", s.adminAddr, h); err != nil {
+			srv.stop(s.shutdown)
+			return err
+		}
+	}
+	for _, l := range srv.listening {
+		fmt.Fprintf(stdout, "ratelimitd: %s listening on %s\n", l.name, l.addr)
+	}
+	log.Info("serving", "store", redacted(s.store), "fail", s.fail, "rules", set.Len(), "source", srcs[0].Name, "headers", headers.String())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if s.config != "" {
+		go watcher.Run(ctx)
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-srv.failed:
+		log.Error("listener failed", "err", err)
+	}
+	healthServer.Shutdown()
+	log.Info("shutting down", "timeout", s.shutdown)
+	srv.stop(s.shutdown)
+	log.Info("stopped")
+	return err
+}
+
+func newLogger(s *settings, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s.logLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", s.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch s.logFormat {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want json or text", s.logFormat)
+}
+
+// checkAdmin refuses an admin listener reachable from other hosts without a token.
+func checkAdmin(s *settings) error {
+	if s.adminAddr == "off" || s.adminToken != "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(s.adminAddr)
+	if err != nil {
+		return fmt.Errorf("admin address %q: %w", s.adminAddr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("admin address %q is not a loopback address: set -admin-token (RATELIMITD_ADMIN_TOKEN) to expose it", s.adminAddr)
+}
+
+// servers owns the listeners and stops them together.
+type servers struct {
+	log       *slog.Logger
+	listening []struct{ name, addr string }
+	stops     []func(context.Context)
+	failed    chan error
+	once      sync.Once
+}
+
+func (s *servers) fail(err error) {
+	s.once.Do(func() { s.failed <- err })
+}
+
+func (s *servers) listen(name, addr string) (net.Listener, error) {
+	if s.failed == nil {
+		s.failed = make(chan error, 1)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s listener: %w", name, err)
+	}
+	s.listening = append(s.listening, struct{ name, addr string }{name, ln.Addr().String()})
+	return ln, nil
+}
+
+func (s *servers) listenGRPC(name, addr string, g *grpc.Server) error {
+	ln, err := s.listen(name, addr)
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := g.Serve(ln); err != nil {
+			s.fail(fmt.Errorf("%s: %w", name, err))
+		}
+	}()
+	s.stops = append(s.stops, func(ctx context.Context) {
+		done := make(chan struct{})
+		go func() { g.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			g.Stop()
+		}
+	})
+	return nil
+}
+
+func (s *servers) listenHTTP(name, addr string, h http.Handler) error {
+	ln, err := s.listen(name, addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.fail(fmt.Errorf("%s: %w", name, err))
+		}
+	}()
+	s.stops = append(s.stops, func(ctx context.Context) {
+		if err := hs.Shutdown(ctx); err != nil {
+			hs.Close()
+		}
+	})
+	return nil
+}
+
+// stop stops every server, letting in-flight requests finish within timeout.
+func (s *servers) stop(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, f := range s.stops {
+		wg.Go(func() { f(ctx) })
+	}
+	wg.Wait()
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+// settings are the service's settings. Each comes from its flag, else from its
+// environment variable, else from its default.
+type settings struct {
+	config         string
+	grpcAddr       string
+	httpAddr       string
+	adminAddr      string
+	adminToken     string
+	store          string
+	fail           string
+	headers        string
+	reloadInterval time.Duration
+	shutdown       time.Duration
+	logFormat      string
+	logLevel       string
+	check          bool
+}
+
+// setting describes one flag. The table below is the one place that lists them; -help
+// prints it, and the README copies it.
+type setting struct {
+	flag, env, def, usage string
+	// bind defines the flag on fs with initial value v (the variable's or the default).
+	bind func(fs *flag.FlagSet, s *settings, name, v string) error
+}
+
+func str(p func(*settings) *string) func(*flag.FlagSet, *settings, string, string) error {
+	return func(fs *flag.FlagSet, s *settings, name, v string) error {
+		fs.StringVar(p(s), name, v, "")
+		return nil
+	}
+}
+
+func dur(p func(*settings) *time.Duration) func(*flag.FlagSet, *settings, string, string) error {
+	return func(fs *flag.FlagSet, s *settings, name, v string) error {
+		dv := durationValue{p(s)}
+		fs.Var(dv, name, "")
+		return dv.Set(v)
+	}
+}
+
+var table = []setting{
+	{"config", "RATELIMITD_CONFIG", "", "rule file, or directory of *.yaml/*.yml rule files; empty: the built-in example rules",
+		str(func(s *settings) *string { return &s.config })},
+	{"grpc", "RATELIMITD_GRPC", ":8081", "address of the gRPC listener (Envoy RLS v3, health, reflection)",
+		str(func(s *settings) *string { return &s.grpcAddr })},
+	{"http", "RATELIMITD_HTTP", ":8080", "address of the HTTP listener (/json, /v1/check, /healthz, /readyz, /metrics)",
+		str(func(s *settings) *string { return &s.httpAddr })},
+	{"admin", "RATELIMITD_ADMIN", "127.0.0.1:6070", "address of the admin listener; \"off\" disables it",
+		str(func(s *settings) *string { return &s.adminAddr })},
+	{"admin-token", "RATELIMITD_ADMIN_TOKEN", "", "bearer token the admin API requires; mandatory when -admin is not a loopback address",
+		str(func(s *settings) *string { return &s.adminToken })},
+	{"store", "RATELIMITD_STORE", "memory", "memory, redis://[user:pass@]host:port[/db], redis+cluster://host:port,host:port, redis+sentinel://host:port,host:port/master",
+		str(func(s *settings) *string { return &s.store })},
+	{"fail", "RATELIMITD_FAIL", "local", "how Redis failures are answered: local (an in-process limit), open (allow), closed (deny), error (gRPC Unavailable)",
+		str(func(s *settings) *string { return &s.fail })},
+	{"headers", "RATELIMITD_HEADERS", "none", "rate-limit response headers for the proxy to add: none, legacy (RateLimit-Limit/-Remaining/-Reset) or ietf (draft-10 RateLimit-Policy and RateLimit)",
+		str(func(s *settings) *string { return &s.headers })},
+	{"reload-interval", "RATELIMITD_RELOAD_INTERVAL", "1s", "how often the rule files are checked for changes; 0 disables reloading",
+		dur(func(s *settings) *time.Duration { return &s.reloadInterval })},
+	{"shutdown-timeout", "RATELIMITD_SHUTDOWN_TIMEOUT", "10s", "how long in-flight requests may take to finish after SIGINT or SIGTERM",
+		dur(func(s *settings) *time.Duration { return &s.shutdown })},
+	{"log-format", "RATELIMITD_LOG_FORMAT", "json", "json or text",
+		str(func(s *settings) *string { return &s.logFormat })},
+	{"log-level", "RATELIMITD_LOG_LEVEL", "info", "debug, info, warn or error",
+		str(func(s *settings) *string { return &s.logLevel })},
+}
+
+// parseSettings reads args, falling back on getenv and the defaults. -check has no
+// variable: it is an action, not a setting.
+func parseSettings(args []string, getenv func(string) string, stderr io.Writer) (*settings, error) {
+	s := &settings{}
+	fs := flag.NewFlagSet("ratelimitd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, t := range table {
+		v := t.def
+		if e := getenv(t.env); e != "" {
+			v = e
+		}
+		if err := t.bind(fs, s, t.flag, v); err != nil {
+			return nil, fmt.Errorf("%s=%q: %w", t.env, v, err)
+		}
+	}
+	fs.BoolVar(&s.check, "check", false, "")
+	fs.Usage = func() { usage(stderr) }
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return s, nil
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: ratelimitd [flags]\n\nEvery flag can also be set by its environment variable; the flag wins.")
+	fmt.Fprintln(w)
+	for _, t := range table {
+		def := t.def
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(w, "  -%s  (%s, default %s)\n    \t%s\n", t.flag, t.env, def, t.usage)
+	}
+	fmt.Fprintln(w, "  -check\n    \tvalidate the rule files and exit: 0 when valid, 1 with every error found")
+}
+
+type durationValue struct{ p *time.Duration }
+
+func (d durationValue) String() string {
+	if d.p == nil {
+		return ""
+	}
+	return d.p.String()
+}
+
+func (d durationValue) Set(v string) error {
+	x, err := time.ParseDuration(v)
+	if err != nil {
+		return err
+	}
+	if x < 0 {
+		return fmt.Errorf("negative duration %s", strconv.Quote(v))
+	}
+	*d.p = x
+	return nil
+}

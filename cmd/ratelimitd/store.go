@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/memorystore"
+	"github.com/go-ratelimit/ratelimit/redisstore"
+	"github.com/redis/rueidis"
+)
+
+// store is the service's store with what run needs around it.
+type store struct {
+	ratelimit.Store
+	// ready reports whether the store answers.
+	ready func(context.Context) error
+	close func()
+}
+
+var policies = map[string]redisstore.Policy{
+	"local":  redisstore.FailLocal,
+	"open":   redisstore.FailOpen,
+	"closed": redisstore.FailClosed,
+	"error":  redisstore.FailError,
+}
+
+// openStore opens the store rawURL names; see the -store flag.
+func openStore(rawURL, fail string, onError func(error)) (*store, error) {
+	policy, ok := policies[fail]
+	if !ok {
+		return nil, fmt.Errorf("fail policy %q: want local, open, closed or error", fail)
+	}
+	if rawURL == "memory" {
+		m := memorystore.New(nil)
+		return &store{Store: m, ready: func(context.Context) error { return nil }, close: func() { m.Close() }}, nil
+	}
+	opt, err := clientOption(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	client, err := rueidis.NewClient(opt)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", redacted(rawURL), err)
+	}
+	rs := redisstore.NewRueidis(client, &redisstore.Options{Policy: policy, OnError: onError})
+	return &store{
+		Store: rs,
+		ready: func(ctx context.Context) error {
+			return client.Do(ctx, client.B().Ping().Build()).Error()
+		},
+		close: func() { rs.Close(); client.Close() },
+	}, nil
+}
+
+// clientOption reads redis://, redis+cluster:// and redis+sentinel:// URLs (and their
+// rediss variants, with TLS). Several hosts are separated by commas; a Sentinel URL's path
+// names the master set. Query parameters are rueidis.ParseURL's (db, dial_timeout, ...).
+func clientOption(rawURL string) (rueidis.ClientOption, error) {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return rueidis.ClientOption{}, fmt.Errorf("store %q: want memory or a redis://, redis+cluster:// or redis+sentinel:// URL", rawURL)
+	}
+	base, kind, _ := strings.Cut(scheme, "+")
+	if base != "redis" && base != "rediss" || kind != "" && kind != "cluster" && kind != "sentinel" {
+		return rueidis.ClientOption{}, fmt.Errorf("store %s: unknown scheme %q: want memory, redis, redis+cluster or redis+sentinel", redacted(rawURL), scheme)
+	}
+	u, err := url.Parse(base + "://" + rest)
+	if err != nil {
+		return rueidis.ClientOption{}, fmt.Errorf("store %s: %w", redacted(rawURL), err)
+	}
+	hosts := strings.Split(u.Host, ",")
+	if u.Host == "" || len(hosts) > 1 && kind == "" {
+		return rueidis.ClientOption{}, fmt.Errorf("store %s: want one host:port (several only with redis+cluster or redis+sentinel)", redacted(rawURL))
+	}
+	master := ""
+	if kind == "sentinel" {
+		master = strings.Trim(u.Path, "/")
+		if master == "" {
+			return rueidis.ClientOption{}, fmt.Errorf("store %s: the path must name the Sentinel master set, as in redis+sentinel://host:26379/mymaster", redacted(rawURL))
+		}
+		u.Path = ""
+	}
+	if kind == "cluster" && u.Path != "" && u.Path != "/" {
+		return rueidis.ClientOption{}, fmt.Errorf("store %s: a Cluster has no database number", redacted(rawURL))
+	}
+	u.Host = hosts[0]
+	opt, err := rueidis.ParseURL(u.String())
+	if err != nil {
+		return rueidis.ClientOption{}, fmt.Errorf("store %s: %w", redacted(rawURL), err)
+	}
+	opt.InitAddress = hosts
+	opt.DisableCache = true // the scripts never read through the client-side cache
+	if master != "" {
+		opt.Sentinel.MasterSet = master
+		opt.Sentinel.Username, opt.Sentinel.Password = opt.Username, opt.Password
+	}
+	if kind == "cluster" {
+		opt.ShuffleInit = true
+	}
+	return opt, nil
+}
+
+// redacted returns rawURL with its password replaced, for errors and logs.
+func redacted(rawURL string) string {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return rawURL
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return rawURL
+	}
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if !hasPass {
+		return rawURL
+	}
+	return scheme + "://" + user + ":xxxxx" + rest[at:]
+}
