@@ -145,7 +145,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Error("listener failed", "err", err)
 	}
 	healthServer.Shutdown()
-	log.Info("shutting down", "timeout", s.shutdown)
+	log.Info("shutting down", "timeout", s.shutdown.String())
 	srv.stop(s.shutdown)
 	log.Info("stopped")
 	return err

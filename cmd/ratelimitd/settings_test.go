@@ -1,0 +1,45 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestREADMEListsEverySetting keeps the README's settings table and -help in step with
+// the table the flags are built from.
+func TestREADMEListsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(line, "| `-") {
+			name := strings.Trim(strings.Split(line, "|")[1], " `")
+			rows[name] = line
+		}
+	}
+	var help bytes.Buffer
+	usage(&help)
+	for _, s := range table {
+		row, ok := rows["-"+s.flag]
+		if !ok {
+			t.Errorf("README has no row for -%s", s.flag)
+			continue
+		}
+		if !strings.Contains(row, "`"+s.env+"`") {
+			t.Errorf("README row of -%s lacks its variable %s", s.flag, s.env)
+		}
+		if s.def != "" && !strings.Contains(row, "`"+s.def+"`") {
+			t.Errorf("README row of -%s lacks its default %s", s.flag, s.def)
+		}
+		if !strings.Contains(help.String(), "-"+s.flag+"  ("+s.env) {
+			t.Errorf("-help lacks -%s", s.flag)
+		}
+	}
+	if len(rows) != len(table)+1 { // + -check
+		t.Errorf("README lists %d flags, the service has %d", len(rows), len(table)+1)
+	}
+}
