@@ -127,3 +127,34 @@ func (m *cpuMeter) end() []string {
 	}
 	return out
 }
+
+// waitQuiet waits until the whole machine has used less than below (a share
+// of one core, 0.2 = 20 %) for three one-second samples in a row, or until
+// maxWait has passed. It reports whether the machine went quiet and its last
+// sample, or false and -1 where /proc/stat cannot be read.
+func waitQuiet(maxWait time.Duration, below float64) (bool, float64) {
+	deadline := time.Now().Add(maxWait)
+	quiet := 0
+	last := -1.0
+	for {
+		b0, ok0 := machineBusy()
+		t0 := time.Now()
+		time.Sleep(time.Second)
+		b1, ok1 := machineBusy()
+		if !ok0 || !ok1 {
+			return false, -1
+		}
+		last = float64(b1-b0) / float64(time.Since(t0))
+		if last < below {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		if quiet >= 3 {
+			return true, last
+		}
+		if time.Now().After(deadline) {
+			return false, last
+		}
+	}
+}

@@ -242,3 +242,18 @@ func TestCPUPerCall(t *testing.T) {
 		}
 	}
 }
+
+func TestCPUOthers(t *testing.T) {
+	r := row{CPUServer: "80%", CPURedis: "-", CPUClient: "50%", CPUMachine: "190%"}
+	if got := cpuOthers(r); got != "60%" {
+		t.Errorf("cpuOthers = %q, want 60%%", got)
+	}
+	r.CPUMachine = "-"
+	if got := cpuOthers(r); got != "-" {
+		t.Errorf("cpuOthers without the machine = %q, want -", got)
+	}
+	r.CPUMachine = "120%" // sampling skew can make the parts exceed the whole
+	if got := cpuOthers(r); got != "0%" {
+		t.Errorf("cpuOthers = %q, want 0%%", got)
+	}
+}

@@ -65,13 +65,15 @@ type config struct {
 
 func main() {
 	var (
-		cfg       config
-		levels    string
-		table     string
-		freePorts int
-		nullAddr  string
-		nullLife  time.Duration
-		nullWork  uint
+		cfg        config
+		levels     string
+		table      string
+		freePorts  int
+		nullAddr   string
+		nullLife   time.Duration
+		nullWork   uint
+		quietWait  time.Duration
+		quietBelow float64
 	)
 	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:8081", "gRPC address of the rate limit service (loopback only)")
 	flag.StringVar(&cfg.name, "name", "target", "name of the target in the output")
@@ -94,6 +96,8 @@ func main() {
 	flag.StringVar(&nullAddr, "null-server", "", "serve, on this loopback address, a rate limit service that answers OK to every call and does nothing else")
 	flag.DurationVar(&nullLife, "null-server-life", 30*time.Minute, "the null server stops by itself after this long")
 	flag.UintVar(&nullWork, "null-server-workers", 0, "serve the null server's calls on this many long-lived goroutines (0: a new goroutine per call, gRPC's default)")
+	flag.DurationVar(&quietWait, "wait-quiet", 0, "wait at most this long for the machine to be quiet (see -quiet-below), print what it found and exit")
+	flag.Float64Var(&quietBelow, "quiet-below", 25, "with -wait-quiet: quiet is all processes together under this percentage of one core")
 	flag.Parse()
 
 	var err error
@@ -102,6 +106,16 @@ func main() {
 		err = printTableFile(os.Stdout, table)
 	case freePorts > 0:
 		err = printFreePorts(os.Stdout, freePorts)
+	case quietWait > 0:
+		ok, last := waitQuiet(min(quietWait, time.Hour), quietBelow/100)
+		switch {
+		case last < 0:
+			fmt.Println("unknown (no /proc/stat)")
+		case ok:
+			fmt.Printf("quiet (%.0f%% of one core busy)\n", 100*last)
+		default:
+			fmt.Printf("NOT quiet after %s (%.0f%% of one core busy)\n", quietWait, 100*last)
+		}
 	case nullAddr != "":
 		err = serveNull(nullAddr, nullLife, uint32(min(nullWork, 1024)))
 	default:
@@ -509,6 +523,25 @@ func overShare(r row) string {
 	return strconv.FormatFloat(100*float64(r.Over)/float64(answered), 'f', 2, 64) + "%"
 }
 
+// cpuOthers is the CPU that the machine used besides the server, redis-server
+// and the load generator: other processes, the noise on a shared machine.
+func cpuOthers(r row) string {
+	pct := func(s string) (float64, bool) {
+		v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+		return v, err == nil && strings.HasSuffix(s, "%")
+	}
+	m, ok := pct(r.CPUMachine)
+	if !ok {
+		return "-"
+	}
+	for _, s := range []string{r.CPUServer, r.CPURedis, r.CPUClient} {
+		if v, ok := pct(s); ok {
+			m -= v
+		}
+	}
+	return strconv.FormatFloat(max(m, 0), 'f', 0, 64) + "%"
+}
+
 // cpuPerCall turns a CPU share ("87%" of one core) and a call rate into the
 // CPU time each call cost, or "-" when either is unknown.
 func cpuPerCall(share string, rate float64) string {
@@ -521,11 +554,11 @@ func cpuPerCall(share string, rate float64) string {
 
 func printTable(w io.Writer, rows []row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tcallers\tcalls/s\tp50\tp99\terrors\tOK\tOVER_LIMIT\tover%\tcpu server\tcpu redis\tcpu client\tcpu machine\tserver cpu/call\tredis cpu/call\t")
+	fmt.Fprintln(tw, "target\tcallers\tcalls/s\tp50\tp99\terrors\tOK\tOVER_LIMIT\tover%\tcpu server\tcpu redis\tcpu client\tcpu others\tserver cpu/call\tredis cpu/call\t")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			r.Name, r.Concurrency, r.Rate, fmtLatency(r.P50), fmtLatency(r.P99),
-			r.Errors+r.Unknown, r.OK, r.Over, overShare(r), r.CPUServer, r.CPURedis, r.CPUClient, r.CPUMachine,
+			r.Errors+r.Unknown, r.OK, r.Over, overShare(r), r.CPUServer, r.CPURedis, r.CPUClient, cpuOthers(r),
 			cpuPerCall(r.CPUServer, r.Rate), cpuPerCall(r.CPURedis, r.Rate))
 	}
 	tw.Flush()

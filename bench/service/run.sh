@@ -13,6 +13,8 @@
 #   DURATION=5s          measured time per level
 #   WARMUP=1s            warm-up per level
 #   CONNS=2              gRPC connections shared by the load generator's goroutines
+#   QUIET_WAIT=60s       before each target, wait up to this long for the machine to be quiet (all
+#                        processes under 25% of one core for 3 s); 0 does not wait
 #   ROUNDS=1             how many times to go through all targets (rounds after the first are named NAME#2...)
 #   TARGETS="null-server envoy-redis envoy-redis-window150us ours-redis ours-redis-gcra ours-memory"
 #   ENVOY_RATELIMIT_VERSION=latest   module version of github.com/envoyproxy/ratelimit
@@ -33,6 +35,7 @@ DURATION="${DURATION:-5s}"
 WARMUP="${WARMUP:-1s}"
 CONNS="${CONNS:-2}"
 ROUNDS="${ROUNDS:-1}"
+QUIET_WAIT="${QUIET_WAIT:-60s}"
 TARGETS="${TARGETS:-null-server envoy-redis envoy-redis-window150us ours-redis ours-redis-gcra ours-memory}"
 ENVOY_RATELIMIT_VERSION="${ENVOY_RATELIMIT_VERSION:-latest}"
 RESULTS="${RESULTS:-$here/results.txt}"
@@ -290,6 +293,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		if ((round > 1)); then
 			n="$t#$round"
 		fi
+		if [ "$QUIET_WAIT" != 0 ] && [ "$QUIET_WAIT" != 0s ]; then
+			q="$("$tmp/loadgen" -wait-quiet "$QUIET_WAIT")"
+			log "$n: machine before start: $q"
+			printf '%-26s machine before start: %s\n' "$n" "$q" >>"$tmp/quiet.txt"
+		fi
 		case "$t" in
 		null-server) run_null "$n" ;;
 		envoy-redis) run_envoy "$n" ;;
@@ -357,9 +365,15 @@ fi
 	echo "calls/s counts the calls started in the measured window. p50/p99 are per call as the client saw it"
 	echo "(histogram buckets 0.8% wide). errors counts failed calls and UNKNOWN answers. over% is OVER_LIMIT among answers."
 	echo "cpu columns: CPU time over the measured window as a share of one core (the machine has $(nproc) cores, so"
-	echo "$(( $(nproc) * 100 ))% is all of it); server, redis-server and the load generator itself; machine is every process."
+	echo "$(( $(nproc) * 100 ))% is all of it): the server, redis-server, the load generator itself, and all other processes"
+	echo "(the machine's busy time less those three: noise from whatever else runs on the machine)."
 	echo "server cpu/call and redis cpu/call: that CPU time divided by the calls, what one call cost each process."
 	echo
+	if [ -s "$tmp/quiet.txt" ]; then
+		echo "before each target, up to $QUIET_WAIT waiting for the machine to be quiet (others under 25% of one core):"
+		cat "$tmp/quiet.txt"
+		echo
+	fi
 	echo "store activity per target (all levels, warm-ups and readiness probes included; commands that Lua"
 	echo "scripts run count as commands; commands under 0.01 per call left out):"
 	cat "$store"
