@@ -1,0 +1,91 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+)
+
+// Decided counts the decision st on one descriptor of a request of domain with the given
+// entries, which took hits units. It is the engine's hot path: for a rule of the loaded
+// set it does two map lookups and a few atomic additions, and allocates nothing. A nil st
+// or st.Rule is ignored.
+func (m *Metrics) Decided(domain string, entries []rules.Entry, st *engine.Status, hits uint64) {
+	if st == nil || st.Rule == nil {
+		return
+	}
+	s := m.state.Load()
+	d := s.domains[domain]
+	var rm *ruleMetrics
+	switch {
+	case d == nil:
+		rm = s.unknown.rules[Unknown]
+	default:
+		if rm = d.rules[st.Rule.ID]; rm == nil {
+			rm = m.extraRule(d, st.Rule.ID)
+		}
+	}
+	var cs *counterSet
+	if st.Rule.Detailed && d != nil {
+		cs = m.detailedSet(rm, d.name, entries)
+	} else {
+		cs = rm.base.Load()
+		if cs == nil {
+			cs = m.baseSet(rm)
+		}
+	}
+	if cs == nil {
+		return // the rule's series were deleted by a load running meanwhile
+	}
+	h := float64(hits)
+	cs.hits.Add(h)
+	cs.calls.Inc()
+	over := st.Code == engine.OverLimit || st.Shadow
+	if over {
+		cs.over.Add(h)
+	}
+	if st.Shadow {
+		cs.shadow.Add(h)
+	}
+	if st.Near && !over {
+		cs.near.Add(h)
+	}
+}
+
+// Failed counts a request of domain the store could not decide.
+func (m *Metrics) Failed(domain string, _ error) {
+	m.domain(domain).storeErrors.Inc()
+}
+
+// Latency records the time one request of domain took to decide.
+func (m *Metrics) Latency(domain string, d time.Duration) {
+	m.domain(domain).latency.Observe(d.Seconds())
+}
+
+// Request counts one request served by transport ("grpc", "json" or "http") with the
+// outcome code ("OK", "OVER_LIMIT", "INVALID" or "ERROR"); any other value counts as
+// "other".
+func (m *Metrics) Request(transport, code string) {
+	i, j := index(transports[:], transport), index(codes[:], code)
+	if i >= 0 && j >= 0 {
+		m.requestsFixed[i][j].Inc()
+		return
+	}
+	if i < 0 {
+		transport = "other"
+	}
+	if j < 0 {
+		code = "other"
+	}
+	m.requests.WithLabelValues(transport, code).Inc()
+}
+
+func index(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,149 @@
+package metrics
+
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// state is what Loaded last published; its maps are never written after publication.
+type state struct {
+	domains map[string]*domainMetrics
+	unknown *domainMetrics
+}
+
+type domainMetrics struct {
+	name        string // the label value
+	storeErrors prometheus.Counter
+	latency     prometheus.Observer
+	rules       map[string]*ruleMetrics
+	// extra holds, under Metrics.mu, the rules met in requests that are not in rules: a
+	// request decided on the previous set while Loaded ran.
+	extra map[string]*ruleMetrics
+}
+
+type ruleMetrics struct {
+	domain, id string // the label values
+	base       atomic.Pointer[counterSet]
+	// detailed maps a detailed label value to its counters; copied on write under
+	// Metrics.mu, at most MaxDetailed entries.
+	detailed atomic.Pointer[map[string]*counterSet]
+	other    atomic.Pointer[counterSet]
+	overflow atomic.Pointer[prometheus.Counter]
+	dead     bool // deleted by Loaded; guarded by Metrics.mu
+}
+
+// counterSet is the counters of one (domain, rule) label pair.
+type counterSet struct {
+	hits, calls, over, near, shadow prometheus.Counter
+}
+
+func (m *Metrics) domain(name string) *domainMetrics {
+	s := m.state.Load()
+	if d := s.domains[name]; d != nil {
+		return d
+	}
+	return s.unknown
+}
+
+func (m *Metrics) newDomain(name string) *domainMetrics {
+	return &domainMetrics{
+		name:        name,
+		storeErrors: m.storeErrors.WithLabelValues(label(name)),
+		latency:     m.latency.WithLabelValues(label(name)),
+		rules:       map[string]*ruleMetrics{},
+		extra:       map[string]*ruleMetrics{},
+	}
+}
+
+// newRule returns the metrics of one rule, with its series created unless the rule is
+// detailed (whose series are created per request value). Called under m.mu or before
+// publication.
+func (m *Metrics) newRule(domain, id string, detailed bool) *ruleMetrics {
+	rm := &ruleMetrics{domain: domain, id: id}
+	if !detailed {
+		rm.base.Store(m.newSet(domain, id))
+	}
+	return rm
+}
+
+// newSet creates the series of one label pair; label values are valid UTF-8.
+func (m *Metrics) newSet(domain, rule string) *counterSet {
+	domain, rule = label(domain), label(rule)
+	return &counterSet{
+		hits:   m.hits.WithLabelValues(domain, rule),
+		calls:  m.calls.WithLabelValues(domain, rule),
+		over:   m.over.WithLabelValues(domain, rule),
+		near:   m.near.WithLabelValues(domain, rule),
+		shadow: m.shadow.WithLabelValues(domain, rule),
+	}
+}
+
+func (m *Metrics) deleteSet(domain, rule string) {
+	domain, rule = label(domain), label(rule)
+	for _, v := range []*prometheus.CounterVec{m.hits, m.calls, m.over, m.near, m.shadow} {
+		v.DeleteLabelValues(domain, rule)
+	}
+}
+
+// deleteRule deletes every series of rm. Called under m.mu.
+func (m *Metrics) deleteRule(rm *ruleMetrics) {
+	rm.dead = true
+	if rm.base.Load() != nil {
+		m.deleteSet(rm.domain, rm.id)
+	}
+	m.dropDetailed(rm)
+}
+
+// dropDetailed deletes the detailed series of rm. Called under m.mu.
+func (m *Metrics) dropDetailed(rm *ruleMetrics) {
+	if p := rm.detailed.Swap(nil); p != nil {
+		for key := range *p {
+			m.deleteSet(rm.domain, key)
+		}
+	}
+	if rm.other.Swap(nil) != nil {
+		m.deleteSet(rm.domain, rm.id+".other")
+	}
+	if rm.overflow.Swap(nil) != nil {
+		m.overflow.DeleteLabelValues(label(rm.domain), label(rm.id))
+	}
+}
+
+// extraRule returns the metrics of a rule of a known domain that the loaded set does not
+// hold: a limit a request carried before its domain's override entry existed, or a
+// request decided on the previous set.
+func (m *Metrics) extraRule(d *domainMetrics, id string) *ruleMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur := m.state.Load().domains[d.name]; cur != d {
+		if cur == nil {
+			return m.state.Load().unknown.rules[Unknown]
+		}
+		d = cur
+		if rm := d.rules[id]; rm != nil {
+			return rm
+		}
+	}
+	if rm := d.extra[id]; rm != nil {
+		return rm
+	}
+	rm := &ruleMetrics{domain: d.name, id: id}
+	d.extra[id] = rm
+	return rm
+}
+
+// baseSet creates the undetailed series of rm on first use.
+func (m *Metrics) baseSet(rm *ruleMetrics) *counterSet {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if rm.dead {
+		return nil
+	}
+	if cs := rm.base.Load(); cs != nil {
+		return cs
+	}
+	cs := m.newSet(rm.domain, rm.id)
+	rm.base.Store(cs)
+	return cs
+}
