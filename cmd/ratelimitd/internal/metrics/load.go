@@ -25,6 +25,9 @@ func (m *Metrics) Loaded(set *rules.Set) {
 			nd = m.newDomain(dom.Name)
 		}
 		keep := func(id string, detailed bool) {
+			if nd.rules[id] != nil {
+				return // two rules of one ID ("key_value" and "key" "value") share its series
+			}
 			var rm *ruleMetrics
 			if od != nil {
 				if rm = od.rules[id]; rm == nil {
@@ -64,8 +67,7 @@ func (m *Metrics) Loaded(set *rules.Set) {
 			}
 		}
 		if nd == nil {
-			m.storeErrors.DeleteLabelValues(label(name))
-			m.latency.DeleteLabelValues(label(name))
+			m.deleteDomain(name)
 		}
 	}
 	m.state.Store(ns)

@@ -31,7 +31,9 @@
 // "unknown". A rule with detailed_metric is labelled instead by the request's values,
 // "domain.key_value.key_value", for at most [MaxDetailed] distinct values per rule (each
 // at most [MaxDetailedLen] bytes); further values count under "<rule>.other". When a load
-// drops a domain or a rule, its series are deleted.
+// drops a domain or a rule, its series are deleted, unless they are shared: a domain named
+// "unknown" counts in the series of unknown domains, and a detailed label equal to
+// another rule's ID counts in that rule's series.
 package metrics
 
 import (
@@ -93,6 +95,12 @@ type Metrics struct {
 	// mu serializes Loaded and the creation of series on the hot path's slow branches.
 	mu    sync.Mutex
 	state atomic.Pointer[state]
+	// domainRefs and ruleRefs count, under mu, the holders of each series by its label
+	// values: two holders can share one series (a domain named "unknown" and the
+	// fallback, a detailed label equal to another rule's ID), and a series is deleted
+	// only when its last holder lets it go.
+	domainRefs map[string]int
+	ruleRefs   map[[2]string]int
 }
 
 var _ engine.Observer = (*Metrics)(nil)
@@ -128,6 +136,8 @@ func New() *Metrics {
 		lastSuccess:  gauge("config_last_success_timestamp_seconds", "Unix time of the last successful load of the rules."),
 		rulesGauge:   gauge("rules", "Rules loaded."),
 		domainsGauge: gauge("domains", "Domains loaded."),
+		domainRefs:   map[string]int{},
+		ruleRefs:     map[[2]string]int{},
 	}
 	loads := counter("config_loads_total", "Loads of the rules, by result: success (run-time changes included) or failure.", []string{"result"})
 	m.loadOK = loads.WithLabelValues("success")

@@ -517,3 +517,63 @@ func BenchmarkDecided(b *testing.B) {
 		})
 	})
 }
+
+// TestSharedSeries: a series two holders share outlives the one that lets it go.
+func TestSharedSeries(t *testing.T) {
+	t.Run("domain named unknown", func(t *testing.T) {
+		m := New()
+		srv := newServer(t, m)
+		m.Loaded(compile(t, "domain: unknown\ndescriptors:\n  - key: a\n    rate_limit: {unit: second, requests_per_unit: 1}\n"))
+		m.Loaded(compile(t, webYAML)) // drops the domain "unknown"
+		m.Failed("made-up", errors.New("store down"))
+		m.Latency("made-up", time.Millisecond)
+		check(t, scrape(t, srv), map[string]float64{
+			`ratelimitd_store_errors_total{domain="unknown"}`:            1,
+			`ratelimitd_decide_duration_seconds_count{domain="unknown"}`: 1,
+		})
+	})
+	t.Run("detailed label equal to a rule ID", func(t *testing.T) {
+		const file = `
+domain: api
+descriptors:
+  - key: user
+    detailed_metric: %v
+    rate_limit: {unit: second, requests_per_unit: 1}
+  - key: user_alice
+    rate_limit: {unit: second, requests_per_unit: 1}
+`
+		m := New()
+		srv := newServer(t, m)
+		set := compile(t, fmt.Sprintf(file, true))
+		m.Loaded(set)
+		alice := []rules.Entry{{Key: "user", Value: "alice"}} // labelled api.user_alice
+		m.Decided("api", alice, &engine.Status{Code: engine.OK, Rule: rule(t, set, "api", "api.user")}, 1)
+		other := []rules.Entry{{Key: "user_alice", Value: "x"}}
+		m.Decided("api", other, &engine.Status{Code: engine.OK, Rule: rule(t, set, "api", "api.user_alice")}, 1)
+		check(t, scrape(t, srv), map[string]float64{series("ratelimitd_rule_calls_total", "api", "api.user_alice"): 2})
+
+		// Turning detailed_metric off drops api.user's detailed series; api.user_alice's stay.
+		set = compile(t, fmt.Sprintf(file, false))
+		m.Loaded(set)
+		m.Decided("api", other, &engine.Status{Code: engine.OK, Rule: rule(t, set, "api", "api.user_alice")}, 1)
+		check(t, scrape(t, srv), map[string]float64{series("ratelimitd_rule_calls_total", "api", "api.user_alice"): 3})
+	})
+	t.Run("two rules of one ID", func(t *testing.T) {
+		const file = `
+domain: api
+descriptors:
+  - key: a_b
+    rate_limit: {unit: second, requests_per_unit: 1}
+  - key: a
+    value: b
+    rate_limit: {unit: second, requests_per_unit: 1}
+`
+		m := New()
+		srv := newServer(t, m)
+		m.Loaded(compile(t, file))
+		m.Loaded(compile(t, webYAML))
+		if _, ok := scrape(t, srv)[series("ratelimitd_rule_calls_total", "api", "api.a_b")]; ok {
+			t.Errorf("the series of api.a_b outlive their domain")
+		}
+	})
+}

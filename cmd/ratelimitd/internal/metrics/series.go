@@ -46,7 +46,10 @@ func (m *Metrics) domain(name string) *domainMetrics {
 	return s.unknown
 }
 
+// newDomain returns the metrics of one domain, with its series. Called under m.mu or
+// before publication.
 func (m *Metrics) newDomain(name string) *domainMetrics {
+	m.domainRefs[label(name)]++
 	return &domainMetrics{
 		name:        name,
 		storeErrors: m.storeErrors.WithLabelValues(label(name)),
@@ -54,6 +57,18 @@ func (m *Metrics) newDomain(name string) *domainMetrics {
 		rules:       map[string]*ruleMetrics{},
 		extra:       map[string]*ruleMetrics{},
 	}
+}
+
+// deleteDomain lets go of the series newDomain created for name, deleting them unless
+// another holder shares them. Called under m.mu.
+func (m *Metrics) deleteDomain(name string) {
+	name = label(name)
+	if m.domainRefs[name]--; m.domainRefs[name] > 0 {
+		return
+	}
+	delete(m.domainRefs, name)
+	m.storeErrors.DeleteLabelValues(name)
+	m.latency.DeleteLabelValues(name)
 }
 
 // newRule returns the metrics of one rule, with its series created unless the rule is
@@ -67,9 +82,11 @@ func (m *Metrics) newRule(domain, id string, detailed bool) *ruleMetrics {
 	return rm
 }
 
-// newSet creates the series of one label pair; label values are valid UTF-8.
+// newSet creates the series of one label pair; label values are valid UTF-8. Each call
+// is paired with one deleteSet. Called under m.mu or before publication.
 func (m *Metrics) newSet(domain, rule string) *counterSet {
 	domain, rule = label(domain), label(rule)
+	m.ruleRefs[[2]string{domain, rule}]++
 	return &counterSet{
 		hits:   m.hits.WithLabelValues(domain, rule),
 		calls:  m.calls.WithLabelValues(domain, rule),
@@ -79,23 +96,30 @@ func (m *Metrics) newSet(domain, rule string) *counterSet {
 	}
 }
 
+// deleteSet lets go of the series of one label pair, deleting them unless another holder
+// shares them. Called under m.mu.
 func (m *Metrics) deleteSet(domain, rule string) {
 	domain, rule = label(domain), label(rule)
+	k := [2]string{domain, rule}
+	if m.ruleRefs[k]--; m.ruleRefs[k] > 0 {
+		return
+	}
+	delete(m.ruleRefs, k)
 	for _, v := range []*prometheus.CounterVec{m.hits, m.calls, m.over, m.near, m.shadow} {
 		v.DeleteLabelValues(domain, rule)
 	}
 }
 
-// deleteRule deletes every series of rm. Called under m.mu.
+// deleteRule lets go of every series of rm and marks it dead. Called under m.mu.
 func (m *Metrics) deleteRule(rm *ruleMetrics) {
 	rm.dead = true
-	if rm.base.Load() != nil {
+	if rm.base.Swap(nil) != nil {
 		m.deleteSet(rm.domain, rm.id)
 	}
 	m.dropDetailed(rm)
 }
 
-// dropDetailed deletes the detailed series of rm. Called under m.mu.
+// dropDetailed lets go of the detailed series of rm. Called under m.mu.
 func (m *Metrics) dropDetailed(rm *ruleMetrics) {
 	if p := rm.detailed.Swap(nil); p != nil {
 		for key := range *p {
