@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
@@ -61,7 +62,8 @@ type Options struct {
 	Reload func() error
 
 	// OnChange, when not nil, is called after each successful run-time change (PUT or
-	// DELETE of a domain) with the engine's rule set after the change.
+	// DELETE of a domain) with the rule set that change made, one change at a time and
+	// in the order they were made.
 	OnChange func(*rules.Set)
 }
 
@@ -109,6 +111,9 @@ type api struct {
 	e     *engine.Engine
 	opts  Options
 	token [sha256.Size]byte
+	// mu serializes run-time changes from the change to its OnChange call, so that
+	// OnChange receives each change's own set, in the order they land.
+	mu sync.Mutex
 }
 
 type endpoint struct {

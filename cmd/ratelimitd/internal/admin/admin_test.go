@@ -513,3 +513,39 @@ func TestNilOptions(t *testing.T) {
 		t.Errorf("DELETE with nil Options = %d, want 200", resp.StatusCode)
 	}
 }
+
+// TestConcurrentChanges: concurrent changes each answer for themselves, and OnChange
+// sees them in the order they land, the last with the rules that serve.
+func TestConcurrentChanges(t *testing.T) {
+	f := newFixture(t, nil)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			path := fmt.Sprintf("/v1/rules/d%d", g)
+			body := fmt.Sprintf("domain: d%d\ndescriptors:\n  - key: k\n    rate_limit: {unit: second, requests_per_unit: 1}\n", g)
+			for range 20 {
+				if code := f.do("PUT", path, body, nil); code != http.StatusCreated {
+					t.Errorf("PUT %s = %d, want 201", path, code)
+				}
+				if code := f.do("DELETE", path, "", nil); code != http.StatusOK {
+					t.Errorf("DELETE %s = %d, want 200", path, code)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	changes := f.changed()
+	if len(changes) != 8*20*2 {
+		t.Fatalf("OnChange called %d times, want %d", len(changes), 8*20*2)
+	}
+	if last := changes[len(changes)-1]; last != f.eng.Rules() {
+		t.Errorf("OnChange last got a set of %d domains, the engine serves %d", len(last.Domains()), len(f.eng.Rules().Domains()))
+	}
+	for i, s := range changes {
+		for j := range i {
+			if changes[j] == s {
+				t.Fatalf("OnChange %d got the set of OnChange %d again", i, j)
+			}
+		}
+	}
+}

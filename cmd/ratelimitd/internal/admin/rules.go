@@ -140,21 +140,23 @@ func (a *api) putRules(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("%s: the file's domain %q is not the path's %q", Source, f.Domain, name))
 		return
 	}
-	var existed bool
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var (
+		existed bool
+		set     *rules.Set
+	)
 	err = a.e.UpdateRules(func(s *rules.Set) (*rules.Set, error) {
 		_, existed = s.Domain(name)
-		return s.WithDomain(f, Source)
+		var err error
+		set, err = s.WithDomain(f, Source)
+		return set, err
 	})
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	set := a.e.Rules()
-	d, ok := set.Domain(name)
-	if !ok { // removed again meanwhile
-		writeError(w, http.StatusConflict, fmt.Errorf("domain %q was removed while being set", name))
-		return
-	}
+	d, _ := set.Domain(name)
 	a.opts.Logger.Info("admin: rules set", "domain", name, "rules", len(d.Rules), "replaced", existed, "remote", r.RemoteAddr)
 	a.changed(set)
 	status := http.StatusCreated
@@ -169,15 +171,20 @@ func (a *api) deleteRules(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var source string
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var (
+		source string
+		set    *rules.Set
+	)
 	err := a.e.UpdateRules(func(s *rules.Set) (*rules.Set, error) {
 		d, ok := s.Domain(name)
 		if !ok {
 			return nil, errNoDomain
 		}
 		source = d.Source
-		n, _ := s.WithoutDomain(name)
-		return n, nil
+		set, _ = s.WithoutDomain(name)
+		return set, nil
 	})
 	if errors.Is(err, errNoDomain) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no domain %q", name))
@@ -188,7 +195,7 @@ func (a *api) deleteRules(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.opts.Logger.Info("admin: rules removed", "domain", name, "source", source, "remote", r.RemoteAddr)
-	a.changed(a.e.Rules())
+	a.changed(set)
 	writeJSON(w, http.StatusOK, struct {
 		Domain  string `json:"domain"`
 		Deleted bool   `json:"deleted"`
