@@ -53,7 +53,8 @@ type Options struct {
 	Token string
 
 	// Logger receives a line at Info for every change (rules set or removed, key reset,
-	// reload). nil means slog.New(slog.DiscardHandler).
+	// reload) and at Warn for a wrong token or a rejected reload. nil means
+	// slog.New(slog.DiscardHandler).
 	Logger *slog.Logger
 
 	// Reload reloads the rule files now and returns the error that rejected them. nil

@@ -549,3 +549,18 @@ func TestConcurrentChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysResetAfter: over the limit, reset_after_ms is still the time until full
+// capacity, as KeyState documents.
+func TestKeysResetAfter(t *testing.T) {
+	f := newFixture(t, nil)
+	// search: a token bucket of 10 per 5m, burst 3: a token every 30s, full after 90s.
+	for range 3 {
+		f.decide("api", rules.Entry{Key: "path", Value: "/search"})
+	}
+	var ks KeyState
+	f.do("GET", "/v1/keys?domain=api&entry=path=/search", "", &ks)
+	if !ks.OverLimit || ks.Remaining != 0 || ks.ResetAfterMS < 89_000 || ks.ResetAfterMS > 90_000 {
+		t.Errorf("after 3 of 3: %+v, want over the limit, reset_after_ms about 90000", ks)
+	}
+}

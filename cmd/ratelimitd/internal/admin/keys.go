@@ -61,11 +61,12 @@ type KeyState struct {
 	Rule *Rule `json:"rule"`
 	// Unlimited reports a match of an unlimited rule.
 	Unlimited bool `json:"unlimited"`
-	// Remaining is the number of units left; 0 when no rule applies.
+	// Remaining is the number of units left; 0 when no rule applies, 4294967295 for an
+	// unlimited rule.
 	Remaining uint32 `json:"remaining"`
 	// ResetAfterMS is the time, in milliseconds, until the rule is back to full capacity
-	// (until the window ends for a fixed window); when over the limit, until one unit can
-	// pass.
+	// (until the window ends for a fixed window), over the limit or not: the key is
+	// checked for no units, so the time until one unit can pass is not known.
 	ResetAfterMS int64 `json:"reset_after_ms"`
 	// OverLimit reports that a hit of one unit would be over the limit now.
 	OverLimit bool `json:"over_limit"`
