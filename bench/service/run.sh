@@ -15,6 +15,8 @@
 #   CONNS=2              gRPC connections shared by the load generator's goroutines
 #   QUIET_WAIT=60s       before each target, wait up to this long for the machine to be quiet (all
 #                        processes under 25% of one core for 3 s); 0 does not wait
+#   NOISE_LIMIT=25       a target's run in which other processes used more than this percentage of
+#   RETRIES=2            one core at any level is discarded and run again, at most RETRIES times
 #   ROUNDS=1             how many times to go through all targets (rounds after the first are named NAME#2...)
 #   TARGETS="null-server envoy-redis envoy-redis-window150us ours-redis ours-redis-gcra ours-memory"
 #   ENVOY_RATELIMIT_VERSION=latest   module version of github.com/envoyproxy/ratelimit
@@ -36,6 +38,8 @@ WARMUP="${WARMUP:-1s}"
 CONNS="${CONNS:-2}"
 ROUNDS="${ROUNDS:-1}"
 QUIET_WAIT="${QUIET_WAIT:-60s}"
+NOISE_LIMIT="${NOISE_LIMIT:-25}"
+RETRIES="${RETRIES:-2}"
 TARGETS="${TARGETS:-null-server envoy-redis envoy-redis-window150us ours-redis ours-redis-gcra ours-memory}"
 ENVOY_RATELIMIT_VERSION="${ENVOY_RATELIMIT_VERSION:-latest}"
 RESULTS="${RESULTS:-$here/results.txt}"
@@ -175,12 +179,19 @@ rcli() { redis-cli -h 127.0.0.1 -p "$redis_port" "$@"; }
 redis_stat() { rcli INFO stats | tr -d '\r' | sed -n "s/^$1://p"; }
 log "redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on 127.0.0.1:$redis_port (pid $redis_pid)"
 
+# Each attempt at a target writes its own rows, totals and store line; an
+# attempt that is kept is appended to the run's.
 rows="$tmp/rows.tsv"
 totals="$tmp/totals.tsv"
 store="$tmp/store.txt"
+a_rows="$tmp/attempt-rows.tsv"
+a_totals="$tmp/attempt-totals.tsv"
+a_store="$tmp/attempt-store.txt"
 : >"$rows"
 : >"$totals"
 : >"$store"
+: >"$tmp/quiet.txt"
+: >"$tmp/noise.txt"
 
 # measure NAME SERVER_PID GRPC_PORT USES_REDIS
 measure() {
@@ -191,18 +202,18 @@ measure() {
 	rcli CONFIG RESETSTAT >/dev/null
 	"$tmp/loadgen" -addr "127.0.0.1:$port" -name "$name" -levels "$LEVELS" \
 		-duration "$DURATION" -warmup "$WARMUP" -conns "$CONNS" \
-		-rows "$rows" -totals "$totals" -server-pid "$pid" "${redis_args[@]}" >/dev/null
+		-rows "$a_rows" -totals "$a_totals" -server-pid "$pid" "${redis_args[@]}" >/dev/null
 	# Commands per call, by command; those a Lua script runs count too.
 	cmds="$(rcli INFO commandstats | tr -d '\r' | sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),.*/\1 \2/p')"
 	keys="$(rcli DBSIZE | tr -d '\r')"
-	answered="$(awk -F'\t' -v n="$name" '$1 == n { s += $2 } END { print s + 0 }' "$totals")"
+	answered="$(awk -F'\t' -v n="$name" '$1 == n { s += $2 } END { print s + 0 }' "$a_totals")"
 	if [ -n "$PROFILE_DIR" ]; then
 		profile "$name" "$pid" "$port"
 	fi
 	printf '%s\n' "$cmds" | awk -v n="$name" -v a="$answered" -v k="$keys" '
 		$1 != "" && $1 != "config|resetstat" && $1 != "info" && $2 >= a / 100 { list = list sprintf(" %s %.2f", $1, (a ? $2 / a : 0)) }
 		END { printf "%-26s %9d calls answered, %6d keys left; redis commands per call:%s\n", n, a, k, (list == "" ? " none" : list) }
-	' >>"$store"
+	' >>"$a_store"
 }
 
 # profile NAME SERVER_PID GRPC_PORT: one more level at PROFILE_LEVEL callers
@@ -217,7 +228,7 @@ profile() {
 		started+=("$perf_pid")
 	fi
 	"$tmp/loadgen" -addr "127.0.0.1:$port" -name "$name-profiled" -levels "$PROFILE_LEVEL" \
-		-duration "$DURATION" -warmup "$WARMUP" -conns "$CONNS" -totals "$totals" \
+		-duration "$DURATION" -warmup "$WARMUP" -conns "$CONNS" \
 		-cpuprofile "$PROFILE_DIR/$name-client.pprof" >"$PROFILE_DIR/$name-profiled.txt"
 	go tool pprof -top -nodecount=40 "$tmp/loadgen" "$PROFILE_DIR/$name-client.pprof" \
 		>"$PROFILE_DIR/$name-client-top.txt" 2>&1 || true
@@ -286,6 +297,46 @@ run_ours() {
 }
 
 loadavg_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+# noise FILE: the most CPU, in percent of one core, that other processes used
+# at any level of the rows in FILE.
+noise() {
+	awk -F'\t' 'function p(s) { if (s ~ /%$/) { sub(/%$/, "", s); return s + 0 } return 0 }
+		{ o = p($14) - p($11) - p($12) - p($13); if (o > m) m = o }
+		END { printf "%d\n", m }' "$1"
+}
+
+# attempt NAME COMMAND...: run COMMAND (run_null, run_envoy or run_ours) for
+# target NAME after waiting for a quiet machine, again while other processes
+# took more than NOISE_LIMIT% of one core and RETRIES allow.
+attempt() {
+	local name="$1" try q n
+	shift
+	for ((try = 1; ; try++)); do
+		if [ "$QUIET_WAIT" != 0 ] && [ "$QUIET_WAIT" != 0s ]; then
+			q="$("$tmp/loadgen" -wait-quiet "$QUIET_WAIT")"
+			log "$name: machine before start: $q"
+			printf '%-26s attempt %d, machine before start: %s\n' "$name" "$try" "$q" >>"$tmp/quiet.txt"
+		fi
+		: >"$a_rows"
+		: >"$a_totals"
+		: >"$a_store"
+		"$@"
+		n="$(noise "$a_rows")"
+		if ((n > NOISE_LIMIT)) && ((try <= RETRIES)); then
+			log "$name: other processes took up to $n% of one core: run again"
+			printf '%-26s attempt %d discarded: other processes took up to %d%% of one core\n' "$name" "$try" "$n" >>"$tmp/noise.txt"
+			continue
+		fi
+		if ((n > NOISE_LIMIT)); then
+			printf '%-26s attempt %d KEPT although other processes took up to %d%% of one core (no retries left)\n' "$name" "$try" "$n" >>"$tmp/noise.txt"
+		fi
+		cat "$a_rows" >>"$rows"
+		cat "$a_totals" >>"$totals"
+		cat "$a_store" >>"$store"
+		return 0
+	done
+}
+
 skipped=()
 for ((round = 1; round <= ROUNDS; round++)); do
 	for t in $TARGETS; do
@@ -293,24 +344,19 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		if ((round > 1)); then
 			n="$t#$round"
 		fi
-		if [ "$QUIET_WAIT" != 0 ] && [ "$QUIET_WAIT" != 0s ]; then
-			q="$("$tmp/loadgen" -wait-quiet "$QUIET_WAIT")"
-			log "$n: machine before start: $q"
-			printf '%-26s machine before start: %s\n' "$n" "$q" >>"$tmp/quiet.txt"
-		fi
 		case "$t" in
-		null-server) run_null "$n" ;;
-		envoy-redis) run_envoy "$n" ;;
-		envoy-redis-window150us) run_envoy "$n" REDIS_PIPELINE_WINDOW=150us ;;
+		null-server) attempt "$n" run_null "$n" ;;
+		envoy-redis) attempt "$n" run_envoy "$n" ;;
+		envoy-redis-window150us) attempt "$n" run_envoy "$n" REDIS_PIPELINE_WINDOW=150us ;;
 		ours-redis | ours-redis-gcra | ours-memory)
 			if [ "$have_ours" = 0 ]; then
 				((round > 1)) || skipped+=("$t")
 				continue
 			fi
 			case "$t" in
-			ours-redis) run_ours "$n" "$tmp/rules/fixed/bench.yaml" "redis://127.0.0.1:$redis_port" ;;
-			ours-redis-gcra) run_ours "$n" "$tmp/rules/gcra/bench.yaml" "redis://127.0.0.1:$redis_port" ;;
-			ours-memory) run_ours "$n" "$tmp/rules/fixed/bench.yaml" memory ;;
+			ours-redis) attempt "$n" run_ours "$n" "$tmp/rules/fixed/bench.yaml" "redis://127.0.0.1:$redis_port" ;;
+			ours-redis-gcra) attempt "$n" run_ours "$n" "$tmp/rules/gcra/bench.yaml" "redis://127.0.0.1:$redis_port" ;;
+			ours-memory) attempt "$n" run_ours "$n" "$tmp/rules/fixed/bench.yaml" memory ;;
 			esac
 			;;
 		*)
@@ -369,11 +415,17 @@ fi
 	echo "(the machine's busy time less those three: noise from whatever else runs on the machine)."
 	echo "server cpu/call and redis cpu/call: that CPU time divided by the calls, what one call cost each process."
 	echo
-	if [ -s "$tmp/quiet.txt" ]; then
-		echo "before each target, up to $QUIET_WAIT waiting for the machine to be quiet (others under 25% of one core):"
-		cat "$tmp/quiet.txt"
-		echo
+	echo "noise: a target's run in which other processes took more than $NOISE_LIMIT% of one core at any level"
+	echo "was discarded and run again, at most $RETRIES times; before each, up to $QUIET_WAIT waiting for a quiet machine."
+	if [ -s "$tmp/noise.txt" ]; then
+		cat "$tmp/noise.txt"
+	else
+		echo "no run was discarded."
 	fi
+	if [ -s "$tmp/quiet.txt" ]; then
+		cat "$tmp/quiet.txt"
+	fi
+	echo
 	echo "store activity per target (all levels, warm-ups and readiness probes included; commands that Lua"
 	echo "scripts run count as commands; commands under 0.01 per call left out):"
 	cat "$store"
