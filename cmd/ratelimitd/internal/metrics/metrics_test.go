@@ -577,3 +577,24 @@ descriptors:
 		}
 	})
 }
+
+// TestDetailedDomainDropped: a detailed rule decided while a load drops its domain counts
+// under unknown, without labelling unknown's series by the request's values.
+func TestDetailedDomainDropped(t *testing.T) {
+	m := New()
+	srv := newServer(t, m)
+	m.Loaded(compile(t, apiYAML))
+	stale := m.state.Load()
+	m.Loaded(compile(t, webYAML)) // drops api while a request of api is being counted
+	// A rule the stale state lacks too: a request decided on rules newer than it.
+	ents := []rules.Entry{{Key: "account", Value: "alice"}}
+	r := &rules.Rule{ID: "api.account", Domain: "api", Detailed: true}
+	m.decided(stale, "api", ents, &engine.Status{Code: engine.OK, Rule: r}, 1)
+	got := scrape(t, srv)
+	check(t, got, map[string]float64{series("ratelimitd_rule_calls_total", "unknown", "unknown"): 1})
+	for k := range got {
+		if strings.Contains(k, "alice") {
+			t.Errorf("a request's value became a label value: %s", k)
+		}
+	}
+}

@@ -15,7 +15,11 @@ func (m *Metrics) Decided(domain string, entries []rules.Entry, st *engine.Statu
 	if st == nil || st.Rule == nil {
 		return
 	}
-	s := m.state.Load()
+	m.decided(m.state.Load(), domain, entries, st, hits)
+}
+
+// decided is Decided on the state s, which a load may have replaced meanwhile.
+func (m *Metrics) decided(s *state, domain string, entries []rules.Entry, st *engine.Status, hits uint64) {
 	d := s.domains[domain]
 	var rm *ruleMetrics
 	switch {
@@ -27,7 +31,9 @@ func (m *Metrics) Decided(domain string, entries []rules.Entry, st *engine.Statu
 		}
 	}
 	var cs *counterSet
-	if st.Rule.Detailed && d != nil {
+	// A detailed rule's series are its domain's; when a load dropped the domain meanwhile,
+	// extraRule answers with the unknown rule, which counts undetailed.
+	if st.Rule.Detailed && d != nil && rm.domain == d.name {
 		cs = m.detailedSet(rm, d.name, entries)
 	} else {
 		cs = rm.base.Load()
