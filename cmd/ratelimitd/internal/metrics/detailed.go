@@ -23,11 +23,11 @@ func (m *Metrics) detailedSet(rm *ruleMetrics, domain string, entries []rules.En
 }
 
 // addDetailed creates the series of key under rm, or returns nil when rm already has
-// MaxDetailed of them or was deleted.
+// MaxDetailed of them, was deleted or is not detailed.
 func (m *Metrics) addDetailed(rm *ruleMetrics, key string) *counterSet {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if rm.dead {
+	if rm.dead || rm.kind.Load() == kindBase {
 		return nil
 	}
 	var cur map[string]*counterSet
@@ -51,12 +51,12 @@ func (m *Metrics) addDetailed(rm *ruleMetrics, key string) *counterSet {
 }
 
 // otherSet counts one overflow of rm and returns its "<rule>.other" counters, or nil when
-// rm was deleted.
+// rm was deleted or is not detailed.
 func (m *Metrics) otherSet(rm *ruleMetrics) *counterSet {
 	cs, ov := rm.other.Load(), rm.overflow.Load()
 	if cs == nil || ov == nil {
 		m.mu.Lock()
-		if rm.dead {
+		if rm.dead || rm.kind.Load() == kindBase {
 			m.mu.Unlock()
 			return nil
 		}

@@ -47,6 +47,7 @@ func (m *Metrics) Loaded(set *rules.Set) {
 					rm.base.Store(m.newSet(rm.domain, rm.id))
 				}
 			}
+			rm.kind.Store(kindOf(detailed))
 			nd.rules[id] = rm
 		}
 		for _, r := range dom.Rules {

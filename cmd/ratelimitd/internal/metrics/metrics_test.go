@@ -598,3 +598,32 @@ func TestDetailedDomainDropped(t *testing.T) {
 		}
 	}
 }
+
+// TestDetailedFlipStale: a request decided on the rules before a load that turned
+// detailed_metric on or off counts in the series of the rule as loaded, and brings back
+// none of the series the load deleted.
+func TestDetailedFlipStale(t *testing.T) {
+	plain := compile(t, "domain: api\ndescriptors:\n  - key: ip\n    rate_limit: {unit: second, requests_per_unit: 1}\n")
+	detailed := compile(t, "domain: api\ndescriptors:\n  - key: ip\n    detailed_metric: true\n    rate_limit: {unit: second, requests_per_unit: 1}\n")
+	m := New()
+	srv := newServer(t, m)
+	ents := []rules.Entry{{Key: "ip", Value: "1"}}
+	base, byValue := series("ratelimitd_rule_calls_total", "api", "api.ip"), series("ratelimitd_rule_calls_total", "api", "api.ip_1")
+
+	m.Loaded(detailed)
+	m.Loaded(plain)
+	m.Decided("api", ents, &engine.Status{Code: engine.OK, Rule: rule(t, detailed, "api", "api.ip")}, 1)
+	got := scrape(t, srv)
+	if _, ok := got[byValue]; ok {
+		t.Errorf("detailed_metric off: a request decided before the load brought back %s", byValue)
+	}
+	check(t, got, map[string]float64{base: 1})
+
+	m.Loaded(detailed)
+	m.Decided("api", ents, &engine.Status{Code: engine.OK, Rule: rule(t, plain, "api", "api.ip")}, 1)
+	got = scrape(t, srv)
+	if _, ok := got[base]; ok {
+		t.Errorf("detailed_metric on: a request decided before the load brought back %s", base)
+	}
+	check(t, got, map[string]float64{byValue: 1})
+}

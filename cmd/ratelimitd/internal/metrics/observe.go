@@ -33,7 +33,7 @@ func (m *Metrics) decided(s *state, domain string, entries []rules.Entry, st *en
 	var cs *counterSet
 	// A detailed rule's series are its domain's; when a load dropped the domain meanwhile,
 	// extraRule answers with the unknown rule, which counts undetailed.
-	if st.Rule.Detailed && d != nil && rm.domain == d.name {
+	if d != nil && rm.domain == d.name && rm.isDetailed(st.Rule.Detailed) {
 		cs = m.detailedSet(rm, d.name, entries)
 	} else {
 		cs = rm.base.Load()

@@ -30,7 +30,37 @@ type ruleMetrics struct {
 	detailed atomic.Pointer[map[string]*counterSet]
 	other    atomic.Pointer[counterSet]
 	overflow atomic.Pointer[prometheus.Counter]
-	dead     bool // deleted by Loaded; guarded by Metrics.mu
+	// kind is how the series are labelled, set under Metrics.mu: for a rule of the loaded
+	// set, as that rule says, whatever the rules a request was decided on; for an extra
+	// rule, as the request's rule says.
+	kind atomic.Uint32
+	dead bool // deleted by Loaded; guarded by Metrics.mu
+}
+
+// The kinds of ruleMetrics.
+const (
+	kindRequest  = iota // an extra rule: as the request's rule says
+	kindBase            // labelled by the rule
+	kindDetailed        // labelled by the request's values
+)
+
+func kindOf(detailed bool) uint32 {
+	if detailed {
+		return kindDetailed
+	}
+	return kindBase
+}
+
+// isDetailed reports whether rm's series are labelled by the request's values, for a
+// request decided on a rule whose detailed_metric is requested.
+func (rm *ruleMetrics) isDetailed(requested bool) bool {
+	switch rm.kind.Load() {
+	case kindBase:
+		return false
+	case kindDetailed:
+		return true
+	}
+	return requested
 }
 
 // counterSet is the counters of one (domain, rule) label pair.
@@ -76,6 +106,7 @@ func (m *Metrics) deleteDomain(name string) {
 // publication.
 func (m *Metrics) newRule(domain, id string, detailed bool) *ruleMetrics {
 	rm := &ruleMetrics{domain: domain, id: id}
+	rm.kind.Store(kindOf(detailed))
 	if !detailed {
 		rm.base.Store(m.newSet(domain, id))
 	}
@@ -157,11 +188,12 @@ func (m *Metrics) extraRule(d *domainMetrics, id string) *ruleMetrics {
 	return rm
 }
 
-// baseSet creates the undetailed series of rm on first use.
+// baseSet creates the undetailed series of rm on first use, or returns nil when rm was
+// deleted or is detailed.
 func (m *Metrics) baseSet(rm *ruleMetrics) *counterSet {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if rm.dead {
+	if rm.dead || rm.kind.Load() == kindDetailed {
 		return nil
 	}
 	if cs := rm.base.Load(); cs != nil {
