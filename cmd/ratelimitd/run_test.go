@@ -26,6 +26,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/go-ratelimit/ratelimit/internal/redistest"
 )
 
 // service is one run of the service inside the test process, on loopback ports.
@@ -546,4 +548,51 @@ func BenchmarkStartToReady(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkGRPC measures ShouldRateLimit over loopback gRPC, client and server in this
+// process, 50 callers on one connection, 10,000 users, on the memory store and on a Redis
+// of the benchmark's own.
+func BenchmarkGRPC(b *testing.B) {
+	b.Run("store=memory", func(b *testing.B) { benchGRPC(b, "memory") })
+	b.Run("store=redis", func(b *testing.B) { benchGRPC(b, "redis://"+redistest.Start(b).Addr()) })
+}
+
+func benchGRPC(b *testing.B, store string) {
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bench.yaml"), []byte("domain: bench\ndescriptors:\n  - key: user\n    rate_limit: {unit: second, requests_per_unit: 1000000}\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	go run(ctx, []string{"-config", dir, "-store", store, "-grpc", "127.0.0.1:0", "-http", "127.0.0.1:0", "-admin", "off", "-log-level", "error"}, func(string) string { return "" }, pw, io.Discard)
+	sc := bufio.NewScanner(pr)
+	var addr string
+	for addr == "" && sc.Scan() {
+		fmt.Sscanf(sc.Text(), "ratelimitd: grpc listening on %s", &addr)
+	}
+	go io.Copy(io.Discard, pr)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	client := rlsv3.NewRateLimitServiceClient(conn)
+	reqs := make([]*rlsv3.RateLimitRequest, 10000)
+	for i := range reqs {
+		reqs[i] = &rlsv3.RateLimitRequest{Domain: "bench", Descriptors: []*rlv3.RateLimitDescriptor{{Entries: entries("user", fmt.Sprint("u", i))}}}
+	}
+	var next atomic.Int64
+	b.SetParallelism(25) // 50 callers on 2 CPUs
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.ShouldRateLimit(context.Background(), reqs[next.Add(1)%int64(len(reqs))])
+			if err != nil || resp.OverallCode != rlsv3.RateLimitResponse_OK {
+				b.Fatalf("%v %v", resp, err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 }
