@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -78,13 +79,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer st.close()
 	eng := engine.New(st, set, &engine.Options{Headers: headers, Observer: m})
+	// publish tells the metrics which rules serve. Reloads and run-time changes publish
+	// one at a time, each the engine's newest set, so the last word is always current.
+	var publishMu sync.Mutex
+	publish := func(*rules.Set) {
+		publishMu.Lock()
+		defer publishMu.Unlock()
+		m.Loaded(eng.Rules())
+	}
 
 	watcher := &reload.Watcher{
 		Path:     s.config,
 		Interval: s.reloadInterval,
 		OnLoad: func(set *rules.Set) {
 			eng.SetRules(set)
-			m.Loaded(set)
+			publish(set)
 			log.Info("rules reloaded", "domains", len(set.Domains()), "rules", set.Len(), "path", s.config)
 		},
 		OnError: func(err error) {
@@ -99,7 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	srv := &servers{log: log}
-	grpcServer := grpc.NewServer()
+	grpcServer := grpc.NewServer(grpc.NumStreamWorkers(streamWorkers()))
 	healthServer := health.NewServer()
 	rlsv3.RegisterRateLimitServiceServer(grpcServer, &rls.Service{Engine: eng, Recorder: m})
 	healthpb.RegisterHealthServer(grpcServer, healthServer)
@@ -123,7 +132,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	if s.adminAddr != "off" {
-		h := admin.Handler(eng, &admin.Options{Token: s.adminToken, Logger: log, Reload: reloadNow, OnChange: m.Loaded})
+		h := admin.Handler(eng, &admin.Options{Token: s.adminToken, Logger: log, Reload: reloadNow, OnChange: publish})
 		if err := srv.listenHTTP("admin", s.adminAddr, h); err != nil {
 			srv.stop(s.shutdown)
 			return err
@@ -135,9 +144,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("serving", "store", redacted(s.store), "fail", s.fail, "rules", set.Len(), "source", srcs[0].Name, "headers", headers.String())
 
 	ctx, cancel := context.WithCancel(ctx)
+	var watching sync.WaitGroup
+	defer watching.Wait() // the watcher stops before run returns
 	defer cancel()
 	if s.config != "" {
-		go watcher.Run(ctx)
+		watching.Go(func() { watcher.Run(ctx) })
 	}
 	select {
 	case <-ctx.Done():
@@ -149,6 +160,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv.stop(s.shutdown)
 	log.Info("stopped")
 	return err
+}
+
+// streamWorkers is the number of goroutines that serve gRPC streams: reused, their stacks
+// stay grown, where a goroutine per call grows a new one each time. A call finding them
+// all busy gets a goroutine of its own, so a slow store cannot queue calls behind them.
+func streamWorkers() uint32 {
+	return uint32(4 * runtime.GOMAXPROCS(0))
 }
 
 func newLogger(s *settings, w io.Writer) (*slog.Logger, error) {
@@ -239,6 +257,8 @@ func (s *servers) listenHTTP(name, addr string, h http.Handler) error {
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	go func() {

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,14 +39,20 @@ type service struct {
 	done              chan error
 }
 
+// syncBuffer collects the service's log; waitFor waits for a text in it.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // closed and replaced at every write
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 	return s.b.Write(p)
 }
 
@@ -55,6 +60,33 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// count returns how many times text occurs, and a channel closed at the next write.
+func (s *syncBuffer) count(text string) (int, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return strings.Count(s.b.String(), text), s.changed
+}
+
+// waitFor waits until text has occurred n times, for at most 10 seconds.
+func (s *syncBuffer) waitFor(t *testing.T, text string, n int) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		got, changed := s.count(text)
+		if got >= n {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("%q logged %d times in 10s, want %d; log:\n%s", text, got, n, s)
+		}
+	}
 }
 
 // start runs the service with args (plus loopback listeners on free ports) and waits until
@@ -386,26 +418,25 @@ func TestReloadUnderLoad(t *testing.T) {
 			}
 		})
 	}
-	// waitFor asks until the service answers with limit n, within a bound.
-	waitFor := func(n uint32) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			d := &rlv3.RateLimitDescriptor{Entries: entries("user", "probe"), HitsAddend: wrapperspb.UInt64(0)}
-			if s.should(t, "api", d).Statuses[0].CurrentLimit.GetRequestsPerUnit() == n {
-				return
-			}
-		}
-		t.Fatalf("the service did not load the limit %d within 10s\nstderr:\n%s", n, s.stderr)
+	// probe checks, without taking, which limit the service applies.
+	probe := func() uint32 {
+		d := &rlv3.RateLimitDescriptor{Entries: entries("user", "probe"), HitsAddend: wrapperspb.UInt64(0)}
+		return s.should(t, "api", d).Statuses[0].CurrentLimit.GetRequestsPerUnit()
 	}
 	cm.publish(t, limitOf(2000))
-	waitFor(2000)
+	s.stderr.waitFor(t, "rules reloaded", 1)
+	if got := probe(); got != 2000 {
+		t.Fatalf("after the first swap the limit is %d, want 2000", got)
+	}
 	cm.publish(t, "domain: api\ndescriptors:\n  - key: user\n    rate_limit: {unit: fortnight, requests_per_unit: 5}\n")
-	waitForLog(t, s, "rules rejected")
+	s.stderr.waitFor(t, "rules rejected", 1)
 	cm.publish(t, limitOf(3000))
-	waitFor(3000)
-	for calls.Load() < 5000 && failures.Load() == 0 {
-		runtime.Gosched() // let the callers run on after the last swap
+	s.stderr.waitFor(t, "rules reloaded", 2)
+	if got := probe(); got != 3000 {
+		t.Fatalf("after the last swap the limit is %d, want 3000", got)
+	}
+	for start := calls.Load(); calls.Load() < start+2000 && failures.Load() == 0; {
+		s.should(t, "api", &rlv3.RateLimitDescriptor{Entries: entries("user", "probe"), HitsAddend: wrapperspb.UInt64(0)})
 	}
 	stopLoad()
 	wg.Wait()
@@ -422,8 +453,12 @@ func TestBrokenFileKeepsTheLastGoodRules(t *testing.T) {
 	path := filepath.Join(dir, "api.yaml")
 	writeFile(t, path, perUser)
 	s := start(t, nil, "-config", path, "-reload-interval", "5ms")
-	writeFile(t, path, "domain: api\ndescriptors: [{key: user, rate_limit: {unit: sec, requests_per_unit: 1}}]\n")
-	waitForLog(t, s, "rules rejected")
+	// Written aside, then renamed over the file, so that no poll reads it half-written.
+	writeFile(t, path+".tmp", "domain: api\ndescriptors: [{key: user, rate_limit: {unit: sec, requests_per_unit: 1}}]\n")
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+	s.stderr.waitFor(t, "rules rejected", 1)
 	resp := s.should(t, "api", &rlv3.RateLimitDescriptor{Entries: entries("user", "gina")})
 	if got := resp.Statuses[0].CurrentLimit.GetRequestsPerUnit(); got != 3 {
 		t.Errorf("after a broken reload the limit is %d, want the last good 3", got)
@@ -438,18 +473,6 @@ func TestBrokenFileKeepsTheLastGoodRules(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
-	}
-}
-
-// waitForLog waits, within a bound, until the service has logged text.
-func waitForLog(t *testing.T, s *service, text string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(s.stderr.String(), text) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%q not logged within 10s; stderr:\n%s", text, s.stderr)
-		}
-		runtime.Gosched()
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -81,20 +82,31 @@ var table = []setting{
 func parseSettings(args []string, getenv func(string) string, stderr io.Writer) (*settings, error) {
 	s := &settings{}
 	fs := flag.NewFlagSet("ratelimitd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // run's caller prints the error, once
+	fs.Usage = func() {}
+	envErrs := map[string]error{}
 	for _, t := range table {
 		v := t.def
 		if e := getenv(t.env); e != "" {
 			v = e
 		}
 		if err := t.bind(fs, s, t.flag, v); err != nil {
-			return nil, fmt.Errorf("%s=%q: %w", t.env, v, err)
+			envErrs[t.flag] = fmt.Errorf("%s=%q: %w", t.env, v, err)
 		}
 	}
 	fs.BoolVar(&s.check, "check", false, "")
-	fs.Usage = func() { usage(stderr) }
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stderr)
+		}
 		return nil, err
+	}
+	// A bad variable matters only when its flag did not override it.
+	fs.Visit(func(f *flag.Flag) { delete(envErrs, f.Name) })
+	for _, t := range table {
+		if err := envErrs[t.flag]; err != nil {
+			return nil, err
+		}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -69,7 +70,7 @@ func clientOption(rawURL string) (rueidis.ClientOption, error) {
 	}
 	u, err := url.Parse(base + "://" + rest)
 	if err != nil {
-		return rueidis.ClientOption{}, fmt.Errorf("store %s: %w", redacted(rawURL), err)
+		return rueidis.ClientOption{}, fmt.Errorf("store %s: %w", redacted(rawURL), unwrapURL(err))
 	}
 	hosts := strings.Split(u.Host, ",")
 	if u.Host == "" || len(hosts) > 1 && kind == "" {
@@ -89,7 +90,7 @@ func clientOption(rawURL string) (rueidis.ClientOption, error) {
 	u.Host = hosts[0]
 	opt, err := rueidis.ParseURL(u.String())
 	if err != nil {
-		return rueidis.ClientOption{}, fmt.Errorf("store %s: %w", redacted(rawURL), err)
+		return rueidis.ClientOption{}, fmt.Errorf("store %s: %w", redacted(rawURL), unwrapURL(err))
 	}
 	opt.InitAddress = hosts
 	opt.DisableCache = true // the scripts never read through the client-side cache
@@ -118,4 +119,13 @@ func redacted(rawURL string) string {
 		return rawURL
 	}
 	return scheme + "://" + user + ":xxxxx" + rest[at:]
+}
+
+// unwrapURL drops the URL a *url.Error quotes, which may hold a password.
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }

@@ -160,16 +160,15 @@ func (e *Engine) UpdateRules(f func(*rules.Set) (*rules.Set, error)) error {
 	}
 }
 
-// Store returns the engine's store.
-func (e *Engine) Store() ratelimit.Store { return e.store }
-
 // Decide decides req. It returns an error wrapping ErrInvalidRequest for a malformed
 // request, or the store's error when the store could not decide (the Redis store's
 // FailError policy); otherwise the Response.
 func (e *Engine) Decide(ctx context.Context, req *Request) (*Response, error) {
-	start := time.Now()
 	if err := validate(req); err != nil {
 		return nil, err
+	}
+	if e.obs != nil {
+		defer func(start time.Time) { e.obs.Latency(req.Domain, time.Since(start)) }(time.Now())
 	}
 	set := e.rules.Load()
 	p := newPlan(set, req)
@@ -190,9 +189,6 @@ func (e *Engine) Decide(ctx context.Context, req *Request) (*Response, error) {
 		}
 	}
 	resp.Headers = e.headers.headers(resp)
-	if e.obs != nil {
-		e.obs.Latency(req.Domain, time.Since(start))
-	}
 	return resp, nil
 }
 

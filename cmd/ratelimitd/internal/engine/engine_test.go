@@ -541,7 +541,8 @@ func TestStoreFailure(t *testing.T) {
 	if _, err := e.Decide(ctx, &Request{Domain: "api", Descriptors: []Descriptor{desc("user", "u"), desc("ip", "1")}}); !errors.Is(err, errBackend) {
 		t.Errorf("Decide of two limits: got %v, want the store's error", err)
 	}
-	if got, want := obs.events(), []string{"api: backend down", "api: backend down"}; !slices.Equal(got, want) {
+	// A failed decision is reported, and timed like any other.
+	if got, want := obs.events(), []string{"api: backend down", "api: backend down", "latency", "latency"}; !slices.Equal(got, want) {
 		t.Errorf("observer events: got %q, want %q", got, want)
 	}
 	// A request with nothing to ask the store is decided anyway.

@@ -58,7 +58,7 @@ func (h HeaderStyle) headers(resp *Response) []Header {
 	var policy []byte
 	for i := range resp.Statuses {
 		st := &resp.Statuses[i]
-		if st.Rule == nil {
+		if st.Rule == nil || st.Rule.Shadow {
 			continue
 		}
 		if len(policy) > 0 {
@@ -77,13 +77,13 @@ func (h HeaderStyle) headers(resp *Response) []Header {
 }
 
 // limiting returns the status the headers describe: the first over its limit, else the
-// one with the fewest units left; nil when no rule applied.
+// one with the fewest units left; nil when no enforced rule applied.
 func limiting(sts []Status) *Status {
 	var best *Status
 	for i := range sts {
 		st := &sts[i]
 		switch {
-		case st.Rule == nil:
+		case st.Rule == nil || st.Rule.Shadow: // a shadow rule never limits
 		case st.Code == OverLimit:
 			return st
 		case best == nil || st.Remaining < best.Remaining:

@@ -147,7 +147,8 @@ func untilWindowEnd(period time.Duration) time.Duration {
 }
 
 // run asks the store: the enforced group all-or-nothing, then the shadow group, which
-// takes its units only when the request is allowed and is otherwise only checked. A
+// takes its units, each on its own, only when the request is allowed and is otherwise
+// only checked. A
 // request already denied (a rule of requests_per_unit 0, or more hits than a capacity)
 // only checks the enforced group.
 func (e *Engine) run(ctx context.Context, p *plan) error {
@@ -161,13 +162,33 @@ func (e *Engine) run(ctx context.Context, p *plan) error {
 	if err != nil {
 		return err
 	}
-	shadowOver := p.shadow.clamp()
-	allowed = allowed && !denied && !shadowOver
-	if _, err := e.takeAll(ctx, &p.shadow, allowed); err != nil {
+	p.shadow.clamp()
+	if err := e.takeEach(ctx, &p.shadow, allowed && !denied); err != nil {
 		return err
 	}
 	p.fill(&p.enforced, false)
 	p.fill(&p.shadow, true)
+	return nil
+}
+
+// takeEach decides every request of g on its own, as shadow rules are: with take, each
+// takes its units if it allows them; without, each is only checked.
+func (e *Engine) takeEach(ctx context.Context, g *group, take bool) error {
+	g.results = make([]ratelimit.Result, len(g.reqs))
+	if !take {
+		_, err := e.check(ctx, g)
+		return err
+	}
+	for i, r := range g.reqs {
+		res, err := e.store.Take(ctx, r.Key, r.Algorithm, r.Limit, r.N)
+		if err != nil {
+			return err
+		}
+		if r.N == 0 && res.Remaining < 1 { // a clamped request: over its capacity
+			res.Allowed = false
+		}
+		g.results[i] = res
+	}
 	return nil
 }
 
@@ -229,7 +250,7 @@ func (p *plan) fill(g *group, shadow bool) {
 	for j, res := range g.results {
 		for _, i := range g.at[j] {
 			st := &p.statuses[i]
-			st.Remaining = uint32(min(max(res.Remaining, 0), math.MaxUint32))
+			st.Remaining = uint32(min(max(int64(res.Remaining), 0), math.MaxUint32))
 			st.Near = res.Limit.Burst > 0 && res.Remaining*5 < res.Limit.Burst
 			if res.Allowed && !g.over[j] {
 				st.ResetAfter = res.ResetAfter

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
@@ -58,18 +57,18 @@ type checkRule struct {
 func (h *handler) check(w http.ResponseWriter, r *http.Request) {
 	req, err := decodeCheck(w, r)
 	if err != nil {
-		h.record("INVALID")
-		writeError(w, http.StatusBadRequest, err)
+		h.record("http", "INVALID")
+		writeError(w, bodyStatus(err), err)
 		return
 	}
 	resp, err := h.Engine.Decide(r.Context(), &req)
 	if err != nil {
 		code := rls.ErrorCode(err)
-		h.record(code)
+		h.record("http", code)
 		writeError(w, statusOf(code), err)
 		return
 	}
-	h.record(resp.Code.String())
+	h.record("http", resp.Code.String())
 	out := checkResponse{Allowed: resp.Code == engine.OK, Statuses: make([]checkStatus, len(resp.Statuses))}
 	for i := range resp.Statuses {
 		st := &resp.Statuses[i]
@@ -102,9 +101,9 @@ func limitText(r *rules.Rule) string {
 }
 
 func decodeCheck(w http.ResponseWriter, r *http.Request) (engine.Request, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	body, err := readBody(w, r)
 	if err != nil {
-		return engine.Request{}, fmt.Errorf("reading the body: %w", err)
+		return engine.Request{}, err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return engine.Request{}, errNoBody
@@ -114,6 +113,9 @@ func decodeCheck(w http.ResponseWriter, r *http.Request) (engine.Request, error)
 	var cr checkRequest
 	if err := dec.Decode(&cr); err != nil {
 		return engine.Request{}, fmt.Errorf("decoding the request: %w", err)
+	}
+	if dec.More() {
+		return engine.Request{}, errTrailing
 	}
 	if len(cr.Descriptors) > engine.MaxDescriptors {
 		return engine.Request{}, fmt.Errorf("%d descriptors, at most %d are allowed", len(cr.Descriptors), engine.MaxDescriptors)

@@ -56,29 +56,31 @@ type handler struct {
 	readyAt atomic.Int64 // UnixNano of the last successful readiness check
 }
 
-func (h *handler) record(code string) {
+// record counts a request of transport "json" (envoyproxy/ratelimit's endpoint) or
+// "http" (/v1/check).
+func (h *handler) record(transport, code string) {
 	if h.Recorder != nil {
-		h.Recorder.Request("json", code)
+		h.Recorder.Request(transport, code)
 	}
 }
 
 // json serves envoyproxy/ratelimit's endpoint: the body is a RateLimitRequest in protobuf
 // JSON, the answer a RateLimitResponse, 200 when OK and 429 when over the limit.
 func (h *handler) json(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	body, err := readBody(w, r)
 	if err != nil {
-		h.record("INVALID")
-		writeError(w, http.StatusBadRequest, fmt.Errorf("reading the body: %w", err))
+		h.record("json", "INVALID")
+		writeError(w, bodyStatus(err), err)
 		return
 	}
 	var req rlsv3.RateLimitRequest
 	if err := protojson.Unmarshal(body, &req); err != nil {
-		h.record("INVALID")
+		h.record("json", "INVALID")
 		writeError(w, http.StatusBadRequest, fmt.Errorf("decoding the request: %w", err))
 		return
 	}
 	resp, code, err := rls.Decide(r.Context(), h.Engine, &req)
-	h.record(code)
+	h.record("json", code)
 	if err != nil {
 		writeError(w, statusOf(code), err)
 		return
@@ -127,6 +129,25 @@ func (h *handler) readiness(ctx context.Context) error {
 	return nil
 }
 
+// readBody reads r's body, at most MaxBody bytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		return nil, fmt.Errorf("reading the body: %w", err)
+	}
+	return body, nil
+}
+
+// bodyStatus is the status of a request whose body could not be used: 413 when it was
+// too large, else 400.
+func bodyStatus(err error) int {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
 type errorBody struct {
 	Error string `json:"error"`
 }
@@ -155,4 +176,7 @@ func retryAfter(resp *engine.Response) string {
 	return strconv.FormatInt(sfield.CeilSeconds(d), 10)
 }
 
-var errNoBody = errors.New("the body is empty")
+var (
+	errNoBody   = errors.New("the body is empty")
+	errTrailing = errors.New("the body holds more than one JSON value")
+)

@@ -84,15 +84,6 @@ func readFile(path string) (rules.Source, error) {
 	return rules.Source{Name: path, Data: b.Bytes()}, nil
 }
 
-// Load reads and compiles the rule files at path.
-func Load(path string) (*rules.Set, error) {
-	srcs, err := Read(path)
-	if err != nil {
-		return nil, err
-	}
-	return rules.Compile(srcs)
-}
-
 // Watcher reloads the rule files at Path when they change.
 type Watcher struct {
 	// Path is a rule file or a directory of them.
@@ -142,18 +133,11 @@ func (w *Watcher) Reload() error {
 func (w *Watcher) poll(force bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	srcs, err := Read(w.Path)
-	var key [sha256.Size]byte
-	if err == nil {
-		key = fingerprint(srcs)
-		again, err2 := Read(w.Path)
-		if err2 != nil || fingerprint(again) != key {
-			return nil // caught mid-change: the next poll sees it settled
-		}
-	} else {
-		key = sha256.Sum256([]byte(err.Error()))
+	srcs, key, settled, err := settledRead(w.Path, force)
+	if !settled {
+		return err // caught mid-change: the next poll sees it settled
 	}
-	if !force && (key == w.last || key == w.failed) {
+	if !force && (key == w.failed || key == w.last && w.failed == [sha256.Size]byte{}) {
 		return nil
 	}
 	var set *rules.Set
@@ -172,6 +156,31 @@ func (w *Watcher) poll(force bool) error {
 		w.OnLoad(set)
 	}
 	return nil
+}
+
+// settledRead reads the files at path twice and reports whether both reads agree; a
+// forced read tries a few times before it gives up with an error. key identifies what
+// was read, or the error that stopped the reading.
+func settledRead(path string, force bool) (srcs []rules.Source, key [sha256.Size]byte, settled bool, err error) {
+	tries := 1
+	if force {
+		tries = 5
+	}
+	for range tries {
+		srcs, err = Read(path)
+		if err != nil {
+			return nil, sha256.Sum256([]byte(err.Error())), true, err
+		}
+		key = fingerprint(srcs)
+		again, err := Read(path)
+		if err == nil && fingerprint(again) == key {
+			return srcs, key, true, nil
+		}
+	}
+	if force {
+		err = fmt.Errorf("rule files: %s kept changing while being read", path)
+	}
+	return nil, key, false, err
 }
 
 // fingerprint hashes the names and contents of srcs.

@@ -1,10 +1,12 @@
 package reload
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
 )
@@ -95,16 +97,17 @@ func TestWatcherLoadsChangesOnly(t *testing.T) {
 	if len(*sets) != 1 {
 		t.Errorf("a broken file was loaded")
 	}
-	// Fixing it back to the last good content loads it again.
+	// Reverting to the last good content loads it again, which clears the failure.
 	write(t, path, rule("a", 2))
 	w.poll(false)
-	if len(*sets) != 1 {
-		t.Errorf("restoring the loaded content reloaded it: %d loads, want still 1", len(*sets))
+	w.poll(false)
+	if len(*sets) != 2 {
+		t.Errorf("reverting a broken file: %d loads, want 2", len(*sets))
 	}
 	write(t, path, rule("a", 3))
 	w.poll(false)
-	if len(*sets) != 2 {
-		t.Errorf("a new change after an error: %d loads, want 2", len(*sets))
+	if len(*sets) != 3 {
+		t.Errorf("a new change after a revert: %d loads, want 3", len(*sets))
 	}
 }
 
@@ -160,5 +163,40 @@ func TestReadRefusesHugeFile(t *testing.T) {
 	f.Close()
 	if _, err := Read(path); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("Read of a %d-byte file: %v, want too large", MaxFileSize+1, err)
+	}
+}
+
+// TestWatcherRun polls until its context ends, and loads a change on its own.
+func TestWatcherRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.yaml")
+	write(t, path, rule("a", 1))
+	loaded := make(chan *rules.Set, 1)
+	w := &Watcher{Path: path, Interval: time.Millisecond, OnLoad: func(s *rules.Set) { loaded <- s }}
+	srcs, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Init(srcs)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	tmp := path + ".tmp"
+	write(t, tmp, rule("b", 1))
+	if err := os.Rename(tmp, path); err != nil { // as editors save: write, then rename
+		t.Fatal(err)
+	}
+	select {
+	case s := <-loaded:
+		if _, ok := s.Domain("b"); !ok {
+			t.Errorf("loaded %v, want domain b", s.Domains())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no load within 10s of a change")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
 	}
 }

@@ -1,0 +1,94 @@
+package httpapi
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-ratelimit/ratelimit/memorystore"
+
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+)
+
+type counts struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (c *counts) Request(transport, code string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[transport+" "+code]++
+}
+
+func newHandler(t testing.TB) (http.Handler, *counts) {
+	set, err := rules.Compile([]rules.Source{{Name: "t.yaml", Data: []byte("domain: d\ndescriptors:\n  - key: user\n    rate_limit: {unit: minute, requests_per_unit: 1}\n")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := memorystore.New(nil)
+	t.Cleanup(func() { store.Close() })
+	c := &counts{m: map[string]int{}}
+	return Handler(&Options{Engine: engine.New(store, set, nil), Recorder: c}), c
+}
+
+func serve(h http.Handler, path, body string) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("POST", path, strings.NewReader(body)))
+	return w
+}
+
+func TestCheckAndJSON(t *testing.T) {
+	h, c := newHandler(t)
+	one := `{"domain":"d","descriptors":[{"entries":[{"key":"user","value":"a"}]}]}`
+	for i, tc := range []struct {
+		path, body string
+		status     int
+		contains   string
+	}{
+		{"/v1/check", one, 200, `"allowed":true`},
+		{"/v1/check", one, 200, `"allowed":false`},
+		{"/json", one, 429, `"OVER_LIMIT"`},
+		{"/v1/check", one + one, 400, "more than one JSON value"},
+		{"/v1/check", "", 400, "empty"},
+		{"/v1/check", `{"domain":"","descriptors":[]}`, 400, "domain must not be empty"},
+		{"/v1/check", `{"domain":"d","descriptors":[{"entries":[{"key":"user","value":"` + strings.Repeat("x", MaxBody) + `"}]}]}`, 413, "too large"},
+		{"/json", `{"domain":"d","descriptors":[{"entries":[{"key":"user","value":"` + strings.Repeat("x", MaxBody) + `"}]}]}`, 413, "too large"},
+		{"/json", `{"domain":"d","descriptors":[{"entries":[{"key":"user","value":"b"}]}],"bogus":1}`, 400, "bogus"},
+	} {
+		w := serve(h, tc.path, tc.body)
+		if w.Code != tc.status || !strings.Contains(w.Body.String(), tc.contains) {
+			t.Errorf("step %d: POST %s: got %d %.200s, want %d containing %q", i+1, tc.path, w.Code, w.Body.String(), tc.status, tc.contains)
+		}
+	}
+	if w := serve(h, "/v1/check", one); w.Header().Get("Retry-After") == "" {
+		t.Error("a denied /v1/check has no Retry-After")
+	}
+	want := map[string]int{"http OK": 1, "http OVER_LIMIT": 2, "http INVALID": 4, "json OVER_LIMIT": 1, "json INVALID": 2}
+	for k, n := range want {
+		if c.m[k] != n {
+			t.Errorf("requests %q: got %d, want %d (all: %v)", k, c.m[k], n, c.m)
+		}
+	}
+}
+
+// FuzzCheck: any body gets 200, 400 or 413, never a panic or a 5xx.
+func FuzzCheck(f *testing.F) {
+	f.Add(`{"domain":"d","descriptors":[{"entries":[{"key":"user","value":"a"}],"hits":0}]}`)
+	f.Add(`{"domain":"d","hits":18446744073709551615,"descriptors":[{"entries":[]}]}`)
+	f.Add(`[]`)
+	h, _ := newHandler(f)
+	f.Fuzz(func(t *testing.T, body string) {
+		for _, path := range []string{"/v1/check", "/json"} {
+			w := serve(h, path, body)
+			switch w.Code {
+			case 200, 400, 413, 429:
+			default:
+				t.Fatalf("POST %s %q: status %d %s", path, body, w.Code, w.Body)
+			}
+		}
+	})
+}
