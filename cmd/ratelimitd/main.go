@@ -13,10 +13,20 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
+// gcPercent is the garbage collector's target unless GOGC is set. The service's live heap
+// is small and steady (the rules, the memory store's tables, the requests in flight) while
+// every call allocates in gRPC; collecting at 400% instead of Go's 100% cuts the CPU per
+// call by about a fifth for a few tens of megabytes more heap.
+const gcPercent = 400
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
