@@ -18,7 +18,7 @@
 #   NOISE_LIMIT=25       a target's run in which other processes used more than this percentage of
 #   RETRIES=2            one core at any level is discarded and run again, at most RETRIES times
 #   ROUNDS=1             how many times to go through all targets (rounds after the first are named NAME#2...)
-#   TARGETS="null-server envoy-redis envoy-redis-window150us ours-redis ours-redis-gcra ours-memory"
+#   TARGETS="null-server envoy-redis envoy-redis-window150us envoy-redis-gogc400 ours-redis ours-redis-gcra ours-memory"
 #   ENVOY_RATELIMIT_VERSION=latest   module version of github.com/envoyproxy/ratelimit
 #   RESULTS=<file>       where to write the results (default results.txt beside this script)
 #   PROFILE_DIR=<dir>    also profile each target in an extra run at PROFILE_LEVEL (default 50)
@@ -40,7 +40,7 @@ ROUNDS="${ROUNDS:-1}"
 QUIET_WAIT="${QUIET_WAIT:-60s}"
 NOISE_LIMIT="${NOISE_LIMIT:-25}"
 RETRIES="${RETRIES:-2}"
-TARGETS="${TARGETS:-null-server envoy-redis envoy-redis-window150us ours-redis ours-redis-gcra ours-memory}"
+TARGETS="${TARGETS:-null-server envoy-redis envoy-redis-window150us envoy-redis-gogc400 ours-redis ours-redis-gcra ours-memory}"
 ENVOY_RATELIMIT_VERSION="${ENVOY_RATELIMIT_VERSION:-latest}"
 RESULTS="${RESULTS:-$here/results.txt}"
 PROFILE_DIR="${PROFILE_DIR:-}"
@@ -348,6 +348,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		null-server) attempt "$n" run_null "$n" ;;
 		envoy-redis) attempt "$n" run_envoy "$n" ;;
 		envoy-redis-window150us) attempt "$n" run_envoy "$n" REDIS_PIPELINE_WINDOW=150us ;;
+		envoy-redis-gogc400) attempt "$n" run_envoy "$n" GOGC=400 ;;
 		ours-redis | ours-redis-gcra | ours-memory)
 			if [ "$have_ours" = 0 ]; then
 				((round > 1)) || skipped+=("$t")
@@ -396,6 +397,7 @@ fi
 	echo "                           buffering), LOCAL_CACHE_SIZE_IN_BYTES=0; USE_STATSD=false, LOG_LEVEL=warn,"
 	echo "                           REDIS_SOCKET_TYPE=tcp, RUNTIME_WATCH_ROOT=false"
 	echo "  envoy-redis-window150us  the same with REDIS_PIPELINE_WINDOW=150us (the low end of its README's 150us-500us advice)"
+	echo "  envoy-redis-gogc400      the same with GOGC=400, the garbage collector setting ratelimitd starts with"
 	echo "  ours-redis               ratelimitd -store redis://127.0.0.1:PORT, the same rule file (fixed window, its default);"
 	echo "                           its defaults otherwise but -log-level warn, as envoyproxy/ratelimit's LOG_LEVEL"
 	echo "  ours-redis-gcra          the same with algorithm: gcra in the rule"
