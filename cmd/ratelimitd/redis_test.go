@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	rlv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
@@ -146,4 +147,57 @@ func get(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestShutdownDrains stops the service while a call waits on a slow Redis: the call is
+// answered, not cut off, and run returns nil.
+func TestShutdownDrains(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "api.yaml"), redisRules)
+	r := redistest.Start(t)
+	proxy := redistest.StartProxy(t, r.Addr())
+	s := start(t, nil, "-config", dir, "-store", "redis://"+proxy.Addr(), "-fail", "error", "-store-timeout", "5s")
+	call := func(user string) (*rlsv3.RateLimitResponse, error) {
+		return s.client.ShouldRateLimit(context.Background(), &rlsv3.RateLimitRequest{
+			Domain: "api", Descriptors: []*rlv3.RateLimitDescriptor{{Entries: entries("user", user)}},
+		})
+	}
+	if _, err := call("warm"); err != nil { // opens the connections the delay applies to
+		t.Fatal(err)
+	}
+	direct := r.Client(t)
+	keys := func() int64 {
+		n, err := direct.DBSize(context.Background()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := keys()
+	proxy.DelayOpenConns(300 * time.Millisecond)
+	type answer struct {
+		resp *rlsv3.RateLimitResponse
+		err  error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		resp, err := call("in-flight")
+		answered <- answer{resp, err}
+	}()
+	// The script has run when its key exists; its reply is still held by the proxy.
+	deadline := time.Now().Add(10 * time.Second)
+	for keys() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the call never reached Redis")
+		}
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.shutdown() }()
+	a := <-answered
+	if a.err != nil || a.resp.OverallCode != rlsv3.RateLimitResponse_OK {
+		t.Errorf("the call in flight at shutdown: %v, %v; want OK", a.resp.GetOverallCode(), a.err)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("run returned %v, want nil", err)
+	}
 }

@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	m := metrics.New()
 	m.Loaded(set)
-	st, err := openStore(s.store, s.fail, func(err error) { log.Warn("store failure", "err", err) })
+	st, err := openStore(s.store, s.fail, s.storeTimeout, func(err error) { log.Warn("store failure", "err", err) })
 	if err != nil {
 		return err
 	}

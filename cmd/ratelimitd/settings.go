@@ -19,6 +19,7 @@ type settings struct {
 	adminToken     string
 	store          string
 	fail           string
+	storeTimeout   time.Duration
 	headers        string
 	reloadInterval time.Duration
 	shutdown       time.Duration
@@ -65,6 +66,8 @@ var table = []setting{
 		str(func(s *settings) *string { return &s.store })},
 	{"fail", "RATELIMITD_FAIL", "local", "how Redis failures are answered: local (an in-process limit), open (allow), closed (deny), error (gRPC Unavailable)",
 		str(func(s *settings) *string { return &s.fail })},
+	{"store-timeout", "RATELIMITD_STORE_TIMEOUT", "100ms", "how long one decision may wait for Redis, retries included, before -fail answers it",
+		dur(func(s *settings) *time.Duration { return &s.storeTimeout })},
 	{"headers", "RATELIMITD_HEADERS", "none", "rate-limit response headers for the proxy to add: none, legacy (RateLimit-Limit/-Remaining/-Reset) or ietf (draft-10 RateLimit-Policy and RateLimit)",
 		str(func(s *settings) *string { return &s.headers })},
 	{"reload-interval", "RATELIMITD_RELOAD_INTERVAL", "1s", "how often the rule files are checked for changes; 0 disables reloading",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/memorystore"
@@ -29,7 +30,7 @@ var policies = map[string]redisstore.Policy{
 }
 
 // openStore opens the store rawURL names; see the -store flag.
-func openStore(rawURL, fail string, onError func(error)) (*store, error) {
+func openStore(rawURL, fail string, timeout time.Duration, onError func(error)) (*store, error) {
 	policy, ok := policies[fail]
 	if !ok {
 		return nil, fmt.Errorf("fail policy %q: want local, open, closed or error", fail)
@@ -46,7 +47,7 @@ func openStore(rawURL, fail string, onError func(error)) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", redacted(rawURL), err)
 	}
-	rs := redisstore.NewRueidis(client, &redisstore.Options{Policy: policy, OnError: onError})
+	rs := redisstore.NewRueidis(client, &redisstore.Options{Policy: policy, Timeout: timeout, OnError: onError})
 	return &store{
 		Store: rs,
 		ready: func(ctx context.Context) error {
