@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -41,5 +43,28 @@ func TestREADMEListsEverySetting(t *testing.T) {
 	}
 	if len(rows) != len(table)+1 { // + -check
 		t.Errorf("README lists %d flags, the service has %d", len(rows), len(table)+1)
+	}
+}
+
+// TestREADMECurl sends the README's example request to the service on its built-in rules.
+func TestREADMECurl(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "curl -s localhost:8080/v1/check -d '")
+	body, _, ok2 := strings.Cut(rest, "'")
+	if !ok || !ok2 {
+		t.Fatal("the README has no curl example of /v1/check")
+	}
+	s := start(t, nil)
+	resp, err := http.Post("http://"+s.http+"/v1/check", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(out), `"allowed":true`) || !strings.Contains(string(out), `"id":"example.user"`) {
+		t.Errorf("the README's request: %d %s, want allowed by example.user", resp.StatusCode, out)
 	}
 }
