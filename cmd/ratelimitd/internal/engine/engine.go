@@ -167,11 +167,18 @@ func (e *Engine) Decide(ctx context.Context, req *Request) (*Response, error) {
 	if err := validate(req); err != nil {
 		return nil, err
 	}
-	if e.obs != nil {
-		defer func(start time.Time) { e.obs.Latency(req.Domain, time.Since(start)) }(time.Now())
+	if e.obs == nil {
+		return e.decide(ctx, req)
 	}
-	set := e.rules.Load()
-	p := newPlan(set, req)
+	start := time.Now()
+	resp, err := e.decide(ctx, req)
+	e.obs.Latency(req.Domain, time.Since(start))
+	return resp, err
+}
+
+// decide is Decide on a valid request.
+func (e *Engine) decide(ctx context.Context, req *Request) (*Response, error) {
+	p := newPlan(e.rules.Load(), req)
 	resp := &Response{Code: OK, Statuses: p.statuses}
 	if err := e.run(ctx, &p); err != nil {
 		if e.obs != nil {
@@ -185,7 +192,7 @@ func (e *Engine) Decide(ctx context.Context, req *Request) (*Response, error) {
 			resp.Code = OverLimit
 		}
 		if e.obs != nil && st.Rule != nil {
-			e.obs.Decided(req.Domain, req.Descriptors[i].Entries, st, p.hits[i])
+			e.obs.Decided(req.Domain, req.Descriptors[i].Entries, st, p.descs[i].hits)
 		}
 	}
 	resp.Headers = e.headers.headers(resp)

@@ -14,67 +14,83 @@ import (
 // all-or-nothing, and the shadow rules, decided after them.
 type plan struct {
 	statuses []Status
-	hits     []uint64
+	descs    []descPlan
 	enforced group
 	shadow   group
 }
 
-// group is a list of store requests; at[i] lists the descriptors each one answers (two
-// descriptors with the same key, algorithm and limit share one request).
+// descPlan is the plan of one descriptor.
+type descPlan struct {
+	rule *rules.Rule // the matched rule, nil for none
+	hits uint64
+	// req is the index of the descriptor's store request in its group (enforced, or
+	// shadow when the rule is a shadow rule), or -1 when the store is not asked.
+	req    int
+	shadow bool
+}
+
+// group is a list of store requests. Two descriptors with the same key, algorithm and
+// limit share one request. A request has at most MaxDescriptors requests.
 type group struct {
 	reqs    []ratelimit.Request
-	at      [][]int
 	results []ratelimit.Result
-	// over marks the requests that asked for more than their capacity (see clamp).
-	over []bool
+	// over has bit j set when request j asked for more than its capacity (see clamp).
+	over uint64
 }
 
 // clamp turns each request of g that asks for more units than its capacity, which the
 // store refuses as an error, into a check, marks it over its limit (envoyproxy/ratelimit
 // answers such hits with OVER_LIMIT), and reports whether there was one.
 func (g *group) clamp() bool {
-	g.over = make([]bool, len(g.reqs))
-	found := false
 	for j := range g.reqs {
 		if r := &g.reqs[j]; r.N > r.Limit.Capacity(r.Algorithm) {
-			r.N, g.over[j], found = 0, true, true
+			r.N = 0
+			g.over |= 1 << j
 		}
 	}
-	return found
+	return g.over != 0
 }
 
-func (g *group) add(r ratelimit.Request, i int) {
+// add adds r, or merges it into an equal request, and returns its index.
+func (g *group) add(r ratelimit.Request, capacity int) int {
 	for j := range g.reqs {
 		if q := &g.reqs[j]; q.Key == r.Key && q.Algorithm == r.Algorithm && q.Limit == r.Limit {
 			q.N = int(min(int64(q.N)+int64(r.N), math.MaxInt32))
-			g.at[j] = append(g.at[j], i)
-			return
+			return j
 		}
 	}
+	if g.reqs == nil {
+		g.reqs = make([]ratelimit.Request, 0, capacity)
+	}
 	g.reqs = append(g.reqs, r)
-	g.at = append(g.at, []int{i})
+	return len(g.reqs) - 1
 }
 
 // newPlan matches every descriptor of req against set.
 func newPlan(set *rules.Set, req *Request) plan {
 	n := len(req.Descriptors)
-	p := plan{statuses: make([]Status, n), hits: make([]uint64, n)}
-	matched := make([]*rules.Rule, n)
-	shared := make([][]string, n)
-	var replaced map[string]bool
+	p := plan{statuses: make([]Status, n), descs: make([]descPlan, n)}
+	total := 0
 	for i := range req.Descriptors {
+		total += len(req.Descriptors[i].Entries)
+	}
+	shared := make([]string, total) // per descriptor, the values Match shares
+	var replaced map[string]bool
+	for i, off := 0, 0; i < n; i++ {
 		d := &req.Descriptors[i]
-		p.hits[i] = hitsOf(req, d)
-		shared[i] = make([]string, len(d.Entries))
+		dp := &p.descs[i]
+		*dp = descPlan{hits: hitsOf(req, d), req: -1}
+		sh := shared[off : off+len(d.Entries) : off+len(d.Entries)]
+		off += len(d.Entries)
 		if d.Override != nil {
 			// As in envoyproxy/ratelimit, an override applies in a known domain only.
 			if set.Has(req.Domain) {
-				matched[i] = overrideRule(req.Domain, d.Override)
+				dp.rule = overrideRule(req.Domain, d.Override)
 			}
 		} else {
-			matched[i] = set.Match(req.Domain, d.Entries, shared[i])
+			dp.rule = set.Match(req.Domain, d.Entries, sh)
 		}
-		if r := matched[i]; r != nil && len(r.Replaces) > 0 {
+		if r := dp.rule; r != nil && len(r.Replaces) > 0 {
 			if replaced == nil {
 				replaced = map[string]bool{}
 			}
@@ -83,8 +99,12 @@ func newPlan(set *rules.Set, req *Request) plan {
 			}
 		}
 	}
-	for i, r := range matched {
-		st := &p.statuses[i]
+	for i, off := 0, 0; i < n; i++ {
+		dp, st := &p.descs[i], &p.statuses[i]
+		r := dp.rule
+		entries := req.Descriptors[i].Entries
+		sh := shared[off : off+len(entries)]
+		off += len(entries)
 		st.Code = OK
 		switch {
 		case r == nil || r.Name != "" && replaced[r.Name] && !r.Unlimited:
@@ -94,7 +114,7 @@ func newPlan(set *rules.Set, req *Request) plan {
 			st.Rule = r
 			st.ResetAfter = untilWindowEnd(r.Limit.Period)
 			switch {
-			case p.hits[i] == 0:
+			case dp.hits == 0:
 			case r.Shadow:
 				st.Shadow = true
 			default:
@@ -102,20 +122,18 @@ func newPlan(set *rules.Set, req *Request) plan {
 			}
 		default:
 			st.Rule = r
-			key := storeKey(req.Domain, req.Descriptors[i].Entries, shared[i])
+			key := storeKey(req.Domain, entries, sh)
 			if r.Source == overrideSource {
 				// An override counts apart from the rule of the same entries, and from
 				// other overrides of them.
 				key += "|override=" + r.Limit.String()
 			}
-			sr := ratelimit.Request{
-				Key:       key,
-				Algorithm: r.Algorithm, Limit: r.Limit, N: cost(p.hits[i]),
-			}
+			sr := ratelimit.Request{Key: key, Algorithm: r.Algorithm, Limit: r.Limit, N: cost(dp.hits)}
+			dp.shadow = r.Shadow
 			if r.Shadow {
-				p.shadow.add(sr, i)
+				dp.req = p.shadow.add(sr, n)
 			} else {
-				p.enforced.add(sr, i)
+				dp.req = p.enforced.add(sr, n)
 			}
 		}
 	}
@@ -247,27 +265,29 @@ func (e *Engine) check(ctx context.Context, g *group) (bool, error) {
 
 // fill copies g's results into the statuses of the descriptors they answer.
 func (p *plan) fill(g *group, shadow bool) {
-	for j, res := range g.results {
-		for _, i := range g.at[j] {
-			st := &p.statuses[i]
-			st.Remaining = uint32(min(max(int64(res.Remaining), 0), math.MaxUint32))
-			st.Near = res.Limit.Burst > 0 && res.Remaining*5 < res.Limit.Burst
-			if res.Allowed && !g.over[j] {
-				st.ResetAfter = res.ResetAfter
-				continue
-			}
-			st.Remaining, st.ResetAfter = 0, res.RetryAfter
-			if st.ResetAfter == 0 { // a check that found too few units left
-				st.ResetAfter = res.ResetAfter
-			}
-			if st.ResetAfter == 0 { // more than the capacity, on a key at full capacity
-				st.ResetAfter = untilWindowEnd(res.Limit.Period)
-			}
-			if shadow {
-				st.Shadow = true
-			} else {
-				st.Code = OverLimit
-			}
+	for i := range p.descs {
+		dp := &p.descs[i]
+		if dp.req < 0 || dp.shadow != shadow {
+			continue
+		}
+		res, st := g.results[dp.req], &p.statuses[i]
+		st.Remaining = uint32(min(max(int64(res.Remaining), 0), math.MaxUint32))
+		st.Near = res.Limit.Burst > 0 && res.Remaining*5 < res.Limit.Burst
+		if res.Allowed && g.over&(1<<dp.req) == 0 {
+			st.ResetAfter = res.ResetAfter
+			continue
+		}
+		st.Remaining, st.ResetAfter = 0, res.RetryAfter
+		if st.ResetAfter == 0 { // a check that found too few units left
+			st.ResetAfter = res.ResetAfter
+		}
+		if st.ResetAfter == 0 { // more than the capacity, on a key at full capacity
+			st.ResetAfter = untilWindowEnd(res.Limit.Period)
+		}
+		if shadow {
+			st.Shadow = true
+		} else {
+			st.Code = OverLimit
 		}
 	}
 }
