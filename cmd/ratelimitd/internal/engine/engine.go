@@ -94,8 +94,6 @@ type Status struct {
 	ResetAfter time.Duration
 	// Shadow reports a shadow-mode rule that was over its limit; Code is OK then.
 	Shadow bool
-	// Near reports that less than a fifth of the capacity is left.
-	Near bool
 }
 
 // Header is one response header.

@@ -272,7 +272,6 @@ func (p *plan) fill(g *group, shadow bool) {
 		}
 		res, st := g.results[dp.req], &p.statuses[i]
 		st.Remaining = uint32(min(max(int64(res.Remaining), 0), math.MaxUint32))
-		st.Near = res.Limit.Burst > 0 && res.Remaining*5 < res.Limit.Burst
 		if res.Allowed && g.over&(1<<dp.req) == 0 {
 			st.ResetAfter = res.ResetAfter
 			continue

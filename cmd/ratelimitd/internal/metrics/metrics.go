@@ -8,7 +8,7 @@
 //	ratelimitd_rule_hits_total{domain, rule}            units asked for
 //	ratelimitd_rule_calls_total{domain, rule}           descriptors decided
 //	ratelimitd_rule_over_limit_total{domain, rule}      units over the limit, shadow mode included
-//	ratelimitd_rule_near_limit_total{domain, rule}      units allowed with less than a fifth left
+//	ratelimitd_rule_near_limit_total{domain, rule}      units allowed beyond 80% of the capacity
 //	ratelimitd_rule_shadow_total{domain, rule}          units over a shadow-mode limit (allowed)
 //	ratelimitd_rule_detailed_overflow_total{domain, rule}
 //	                                                    descriptors of a detailed_metric rule
@@ -120,7 +120,7 @@ func New() *Metrics {
 		hits:     counter("rule_hits_total", "Units asked of the rule (the sum of hits_addend).", dr),
 		calls:    counter("rule_calls_total", "Descriptors decided by the rule.", dr),
 		over:     counter("rule_over_limit_total", "Units over the rule's limit, shadow mode included.", dr),
-		near:     counter("rule_near_limit_total", "Units allowed while less than a fifth of the rule's capacity was left.", dr),
+		near:     counter("rule_near_limit_total", "Units allowed beyond 80% of the rule's capacity, as envoyproxy/ratelimit counts near_limit.", dr),
 		shadow:   counter("rule_shadow_total", "Units over a shadow-mode rule's limit, allowed.", dr),
 		overflow: counter("rule_detailed_overflow_total", "Descriptors of a detailed_metric rule counted under <rule>.other because the rule already has its maximum of detailed series.", dr),
 		storeErrors: counter("store_errors_total",

@@ -134,8 +134,8 @@ func TestDecided(t *testing.T) {
 	ents := []rules.Entry{{Key: "user", Value: "alice"}}
 
 	m.Decided("api", ents, &engine.Status{Code: engine.OK, Rule: user, Remaining: 7}, 3)
-	m.Decided("api", ents, &engine.Status{Code: engine.OK, Rule: user, Remaining: 1, Near: true}, 2)
-	m.Decided("api", ents, &engine.Status{Code: engine.OverLimit, Rule: user, Near: true}, 4)
+	m.Decided("api", ents, &engine.Status{Code: engine.OK, Rule: user, Remaining: 1}, 2)
+	m.Decided("api", ents, &engine.Status{Code: engine.OverLimit, Rule: user}, 4)
 	m.Decided("api", ents, &engine.Status{Code: engine.OK, Rule: path, Shadow: true}, 5)
 	m.Decided("api", ents, &engine.Status{Code: engine.OK}, 1) // no rule: ignored
 	m.Decided("api", ents, nil, 1)
@@ -145,7 +145,8 @@ func TestDecided(t *testing.T) {
 		series("ratelimitd_rule_hits_total", "api", "api.user"):       9,
 		series("ratelimitd_rule_calls_total", "api", "api.user"):      3,
 		series("ratelimitd_rule_over_limit_total", "api", "api.user"): 4,
-		series("ratelimitd_rule_near_limit_total", "api", "api.user"): 2,
+		// 2 hits leaving 1 of 10: the used units went from 7 to 9, 1 of them beyond 8.
+		series("ratelimitd_rule_near_limit_total", "api", "api.user"): 1,
 		series("ratelimitd_rule_shadow_total", "api", "api.user"):     0,
 		series("ratelimitd_rule_hits_total", "api", "api.path"):       5,
 		series("ratelimitd_rule_over_limit_total", "api", "api.path"): 5,

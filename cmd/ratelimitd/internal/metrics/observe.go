@@ -54,9 +54,24 @@ func (m *Metrics) decided(s *state, domain string, entries []rules.Entry, st *en
 	if st.Shadow {
 		cs.shadow.Add(h)
 	}
-	if st.Near && !over {
-		cs.near.Add(h)
+	if !over {
+		if n := nearUnits(st, hits); n > 0 {
+			cs.near.Add(float64(n))
+		}
 	}
+}
+
+// nearUnits returns how many of the hits an allowed decision took landed beyond 80% of
+// the rule's capacity, as envoyproxy/ratelimit counts near_limit: with a capacity of 10
+// and 1 unit left after 2 hits, 1 of them.
+func nearUnits(st *engine.Status, hits uint64) uint64 {
+	c := uint64(st.Rule.Limit.Capacity(st.Rule.Algorithm))
+	used := c - min(uint64(st.Remaining), c)
+	threshold := c * 4 / 5
+	if used <= threshold {
+		return 0
+	}
+	return min(used-threshold, hits)
 }
 
 // Failed counts a request of domain the store could not decide.
