@@ -84,7 +84,7 @@ func (s *Store) TakeAll(ctx context.Context, reqs []ratelimit.Request, results [
 		case it.alg == ratelimit.SlidingWindowLog:
 			s.takeLog(sh, it.k, now, it.p, it.n)
 		default:
-			s.put(sh, it.k, now, it.next, it.d.ResetAfter)
+			s.put(sh, it.k, now, it.next, &it.d)
 		}
 	}
 	for _, i := range shards {

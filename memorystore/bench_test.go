@@ -65,7 +65,7 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 			var perKey float64
 			for b.Loop() {
 				before := liveHeap()
-				s := New(&Options{MaxKeys: 2 * keys})
+				s := New(&Options{MaxKeys: 4 * keys}) // room for a million logs, two keys each
 				for _, k := range names {
 					s.Take(ctx, k, alg, ratelimit.PerHour(10), 1)
 				}

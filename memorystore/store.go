@@ -1,9 +1,21 @@
 // Package memorystore is the in-memory [ratelimit.Store], the embedded default.
 //
 // It is safe for concurrent use and allocates nothing when deciding for a key it already
-// holds. Its memory is bounded: it holds at most about [Options.MaxKeys] (key, algorithm)
-// states, about 52 bytes each for every algorithm but SlidingWindowLog, whatever the
-// length of the keys.
+// holds. Its memory is bounded by [Options.MaxKeys], whatever the keys and the algorithms.
+//
+// # Memory sizing
+//
+// A key of FixedWindow, SlidingWindowCounter, TokenBucket, LeakyBucket or GCRA takes about
+// 52 bytes (measured at a million keys), whatever the length of the key, and counts as one
+// key against MaxKeys. A SlidingWindowLog key records each instant at which units passed in
+// its last Period (16 bytes each, up to Rate of them) and counts as one key plus one for
+// every three instants it has room for, so a store of SlidingWindowLog keys needs about
+// 60 bytes per key of MaxKeys however many instants its keys record (measured with keys of
+// 300 instants each). Size the store as MaxKeys × 52 bytes, or × 64 bytes with
+// SlidingWindowLog keys. The bound is kept per shard, each holding 1/64 of MaxKeys or less:
+// a SlidingWindowLog key whose log alone needs more than its shard's share is kept whole,
+// and the other keys of its shard are evicted for it, so keep the Rate of such keys below
+// three times MaxKeys/64.
 //
 // # Key identity
 //
@@ -16,10 +28,18 @@
 //
 // A key expires when its state is as good as new: its window has passed, its bucket is
 // full again. One background goroutine, started by [New] and stopped by [Store.Close],
-// removes expired keys every [Options.SweepInterval] and gives their memory back. When the
-// store is full, adding a key first evicts, among the keys stored next to where the new one
-// goes, the one closest to expiry, so the state lost is the smallest. An evicted key starts
-// over at full capacity: bounding memory can only ever grant more, never deny wrongly.
+// removes expired keys every [Options.SweepInterval] and gives their memory back.
+//
+// When the store is full, adding a key (or growing a log) first evicts one of the keys
+// stored next to where the new one goes (eight of them) and a few logs of the same shard:
+// an expired key if there is one, else a key that has units left, else a key over its
+// limit (its last decision left it no unit); within each group, the one closest to expiry.
+// An evicted key starts over at full capacity: bounding memory can only ever grant more,
+// never deny wrongly. The guarantee this gives: a key over its limit is evicted only when
+// every key examined is over its limit too. So a flood of new keys, of any rule, cannot
+// reset a key that is over its limit unless the flood keys exhaust their own limits; and
+// then the key that is limited for the longest time (a day's key among a flood of keys
+// limited per second) is evicted last.
 //
 // # Time
 //
@@ -43,10 +63,12 @@ import (
 
 // Options configures a Store. The zero value, or nil, gives the defaults.
 type Options struct {
-	// MaxKeys bounds the number of (key, algorithm) states held. Each shard of the store
-	// holds at most its share, so eviction may start slightly below MaxKeys.
-	// Default 1,048,576 (about 55 MB at the 52 bytes per key BenchmarkMemoryPerKey measures
-	// for the O(1) algorithms at a million keys).
+	// MaxKeys bounds the number of (key, algorithm) states held, with a SlidingWindowLog
+	// key counting as one key plus one per three instants it has room for (see Memory
+	// sizing in the package documentation). Each shard of the store holds at most its
+	// share, so eviction may start slightly below MaxKeys. Default 1,048,576 (about 55 MB
+	// at the 52 bytes per key BenchmarkMemoryPerKey measures for the O(1) algorithms at a
+	// million keys).
 	MaxKeys int
 
 	// SweepInterval is how often expired keys are removed. Default 1 minute.
@@ -76,16 +98,28 @@ type Store struct {
 var _ ratelimit.Store = (*Store)(nil)
 
 type shard struct {
-	mu    sync.Mutex
-	table table
-	logs  map[id]*logState // SlidingWindowLog keys
-	_     [64]byte         // keep shards' locks on separate cache lines
+	mu       sync.Mutex
+	table    table
+	logs     map[id]*logState // SlidingWindowLog keys
+	logUnits int              // what logs count against the shard's bound: logUnits(l) summed
+	_        [64]byte         // keep shards' locks on separate cache lines
 }
+
+// used returns what the shard's keys count against its bound; sh is locked.
+func (sh *shard) used() int { return sh.table.count + sh.logUnits }
 
 type logState struct {
 	log     algo.Log
-	expires uint32
+	expires uint32 // as slot.expires, with the overLimit bit
 }
+
+// logInstants is the number of instants a SlidingWindowLog key records for each key of
+// the bound it counts as: an instant takes 16 bytes, a key of the other algorithms about 50.
+const logInstants = 3
+
+// logUnits returns what a log counts against the bound: one key for the key itself, and
+// one for every logInstants instants of room it holds, rounded up.
+func logUnits(l *algo.Log) int { return 1 + (l.Room()+logInstants-1)/logInstants }
 
 // New returns a Store configured by opts (nil means defaults) and starts its sweeper.
 // Call [Store.Close] to stop it.
@@ -140,7 +174,7 @@ func (s *Store) Close() error {
 		for i := range s.shards {
 			sh := &s.shards[i]
 			sh.mu.Lock()
-			sh.table, sh.logs = table{}, nil
+			sh.table, sh.logs, sh.logUnits = table{}, nil, 0
 			sh.mu.Unlock()
 		}
 	})
@@ -167,10 +201,23 @@ func (s *Store) now() int64 { return s.baseNanos + int64(time.Since(s.base)) }
 // shift rather than a division.
 const tickShift = 30
 
-// expiry converts the instant now+d to ticks since base, rounded up, plus one.
+// overLimit is the top bit of an expiry: set when the key's last decision left it no
+// unit. Eviction spares such keys while it has others to choose from.
+const overLimit = 1 << 31
+
+// expiry converts the instant now+d to ticks since base, rounded up, plus one. It stays
+// below overLimit: expiries more than 2^31 ticks (about 73 years) away are read as that.
 func (s *Store) expiry(now, d int64) uint32 {
 	ticks := (now - s.baseNanos + d + 1<<tickShift - 1) >> tickShift
-	return uint32(min(ticks+1, math.MaxUint32))
+	return uint32(min(ticks+1, overLimit-1))
+}
+
+// mark returns expires with the overLimit bit set when d left the key no unit.
+func mark(expires uint32, d *algo.Decision) uint32 {
+	if d.Remaining == 0 {
+		return expires | overLimit
+	}
+	return expires &^ overLimit
 }
 
 func (s *Store) id(key string, alg ratelimit.Algorithm) id {
@@ -233,16 +280,18 @@ func (s *Store) takeState(sh *shard, k id, alg ratelimit.Algorithm, now int64, p
 	if i, found := t.find(k); found {
 		sl := &t.slots[i]
 		algo.Step(alg, &sl.state, now, p, n, d)
+		e := sl.expires
 		if d.Allowed && n > 0 {
-			sl.expires = s.expiry(now, d.ResetAfter)
+			e = s.expiry(now, d.ResetAfter)
 		}
+		sl.expires = mark(e, d)
 		return
 	}
 	st := algo.Init(alg, *p, now)
 	algo.Step(alg, &st, now, p, n, d)
 	if d.Allowed && n > 0 {
-		i := s.insert(sh, k)
-		t.slots[i] = slot{a: k.a, b: k.b, expires: s.expiry(now, d.ResetAfter), state: st}
+		i := s.insert(sh, k, now)
+		t.slots[i] = slot{a: k.a, b: k.b, expires: mark(s.expiry(now, d.ResetAfter), d), state: st}
 	}
 }
 
@@ -254,20 +303,20 @@ func (s *Store) lookup(sh *shard, k id, alg ratelimit.Algorithm, now int64, p al
 	return algo.Init(alg, p, now)
 }
 
-// put stores st as k's state, valid until resetAfter from now; sh is locked.
-func (s *Store) put(sh *shard, k id, now int64, st algo.State, resetAfter int64) {
+// put stores st as k's state after decision d at now; sh is locked.
+func (s *Store) put(sh *shard, k id, now int64, st algo.State, d *algo.Decision) {
 	i, found := sh.table.find(k)
 	if !found {
-		i = s.insert(sh, k)
+		i = s.insert(sh, k, now)
 	}
-	sh.table.slots[i] = slot{a: k.a, b: k.b, expires: s.expiry(now, resetAfter), state: st}
+	sh.table.slots[i] = slot{a: k.a, b: k.b, expires: mark(s.expiry(now, d.ResetAfter), d), state: st}
 }
 
 // insert makes room for k and returns the index of its empty slot.
-func (s *Store) insert(sh *shard, k id) int {
+func (s *Store) insert(sh *shard, k id, now int64) int {
 	t := &sh.table
-	if t.count+len(sh.logs) >= s.maxPerShard {
-		s.evict(sh, k)
+	if sh.used() >= s.maxPerShard {
+		s.evict(sh, k, now)
 	}
 	if t.full() {
 		t.grow()
@@ -277,39 +326,71 @@ func (s *Store) insert(sh *shard, k id) int {
 	return i
 }
 
-// evict removes one key from sh: of the entries stored from k's home slot on and a few
-// logs, the one that expires first.
-func (s *Store) evict(sh *shard, k id) {
+// evictRank orders eviction candidates, lowest first: expired keys (as good as new, so
+// forgetting them changes nothing), then keys with units left, then keys over their limit;
+// within each, the one that expires first, whose state is the closest to new.
+func evictRank(expires, now uint32) uint64 {
+	e := expires &^ overLimit
+	switch {
+	case e <= now:
+		return 0
+	case expires&overLimit == 0:
+		return 1<<32 | uint64(e)
+	}
+	return 2<<32 | uint64(e)
+}
+
+// evict removes one key from sh other than k: of the entries stored from k's home slot on
+// and a few logs, the lowest by evictRank. It reports whether it removed one.
+func (s *Store) evict(sh *shard, k id, now int64) bool {
 	t := &sh.table
+	tick := s.expiry(now, 0) - 1
 	slotVictim, logVictim := -1, id{}
-	soonest := uint32(math.MaxUint32)
+	best := uint64(math.MaxUint64)
 	if t.count > 0 {
-		for i, seen := t.home(k), 0; seen < evictionSample; i = (i + 1) % len(t.slots) {
+		for i, seen := t.home(k), 0; seen < min(evictionSample, t.count); i = (i + 1) % len(t.slots) {
 			if t.slots[i].empty() {
 				continue
 			}
-			if e := t.slots[i].expires; slotVictim < 0 || e < soonest {
-				slotVictim, soonest = i, e
+			if r := evictRank(t.slots[i].expires, tick); r < best {
+				slotVictim, best = i, r
 			}
 			seen++
 		}
 	}
 	seen := 0
 	for lk, ls := range sh.logs {
-		if slotVictim < 0 && logVictim == (id{}) || ls.expires < soonest {
-			logVictim, soonest = lk, ls.expires
+		if lk == k {
+			continue
+		}
+		if r := evictRank(ls.expires, tick); r < best {
+			logVictim, best = lk, r
 		}
 		if seen++; seen == evictionSample {
 			break
 		}
 	}
-	if logVictim != (id{}) {
-		delete(sh.logs, logVictim)
-	} else if slotVictim >= 0 {
+	switch {
+	case logVictim != (id{}):
+		s.dropLog(sh, logVictim)
+	case slotVictim >= 0:
 		t.remove(slotVictim)
+	default:
+		return false
+	}
+	return true
+}
+
+// dropLog forgets the log of k; sh is locked.
+func (s *Store) dropLog(sh *shard, k id) {
+	if ls := sh.logs[k]; ls != nil {
+		sh.logUnits -= logUnits(&ls.log)
+		delete(sh.logs, k)
 	}
 }
 
+// takeLog runs SlidingWindowLog on k's log; sh is locked. A log that grows counts its
+// room against the shard's bound, and other keys are evicted to keep within it.
 func (s *Store) takeLog(sh *shard, k id, now int64, p algo.Params, n uint64) algo.Decision {
 	ls := sh.logs[k]
 	if ls == nil {
@@ -318,22 +399,35 @@ func (s *Store) takeLog(sh *shard, k id, now int64, p algo.Params, n uint64) alg
 		if !d.Allowed || n == 0 {
 			return d
 		}
-		if sh.table.count+len(sh.logs) >= s.maxPerShard {
-			s.evict(sh, k)
-		}
 		if sh.logs == nil {
 			sh.logs = make(map[id]*logState)
 		}
 		ls = &fresh
 		sh.logs[k] = ls
-		ls.expires = s.expiry(now, d.ResetAfter)
+		ls.expires = mark(s.expiry(now, d.ResetAfter), &d)
+		sh.logUnits += logUnits(&ls.log)
+		s.keepBound(sh, k, now)
 		return d
 	}
+	units := logUnits(&ls.log)
 	d := ls.log.Take(now, p, n)
+	e := ls.expires
 	if d.Allowed && n > 0 {
-		ls.expires = s.expiry(now, d.ResetAfter)
+		e = s.expiry(now, d.ResetAfter)
+		if grown := logUnits(&ls.log) - units; grown > 0 {
+			sh.logUnits += grown
+			s.keepBound(sh, k, now)
+		}
 	}
+	ls.expires = mark(e, &d)
 	return d
+}
+
+// keepBound evicts keys other than k until the shard is within its bound, or k is all it
+// holds; sh is locked.
+func (s *Store) keepBound(sh *shard, k id, now int64) {
+	for sh.used() > s.maxPerShard && s.evict(sh, k, now) {
+	}
 }
 
 // Reset implements [ratelimit.Store].
@@ -349,7 +443,7 @@ func (s *Store) Reset(ctx context.Context, key string, alg ratelimit.Algorithm) 
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if alg == ratelimit.SlidingWindowLog {
-		delete(sh.logs, k)
+		s.dropLog(sh, k)
 		return nil
 	}
 	if i, found := sh.table.find(k); found {

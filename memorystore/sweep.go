@@ -26,7 +26,7 @@ func (s *Store) sweepShard(sh *shard) {
 	now := s.expiry(s.now(), 0) - 1 // ticks since base, rounded up
 	t := &sh.table
 	for i := 0; i < len(t.slots); {
-		if !t.slots[i].empty() && t.slots[i].expires <= now {
+		if !t.slots[i].empty() && t.slots[i].expires&^overLimit <= now {
 			t.remove(i) // a later entry may have moved into i: look at i again
 			continue
 		}
@@ -38,9 +38,13 @@ func (s *Store) sweepShard(sh *shard) {
 		t.resize(max(minSlots, t.count*2))
 	}
 	for k, ls := range sh.logs {
-		if ls.expires <= now {
-			delete(sh.logs, k)
+		if ls.expires&^overLimit <= now {
+			s.dropLog(sh, k)
+			continue
 		}
+		units := logUnits(&ls.log)
+		ls.log.Compact()
+		sh.logUnits += logUnits(&ls.log) - units
 	}
 	if len(sh.logs) == 0 {
 		sh.logs = nil

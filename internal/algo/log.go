@@ -100,3 +100,22 @@ func (l *Log) retry(head int, excess uint64, now int64, p Params) int64 {
 	}
 	panic("algo: log holds fewer units than it counts") // unreachable: n ≤ Rate
 }
+
+// Room returns the number of entries the log has memory for: each takes 16 bytes, and one
+// entry records the units allowed at one instant.
+func (l *Log) Room() int { return cap(l.entries) }
+
+// Compact gives back the memory of expired entries once they hold most of it; the
+// decisions are unchanged.
+func (l *Log) Compact() {
+	live := len(l.entries) - l.head
+	if live > cap(l.entries)/4 {
+		return
+	}
+	if live == 0 {
+		*l = Log{}
+		return
+	}
+	l.entries = append([]logEntry(nil), l.entries[l.head:]...)
+	l.head = 0
+}
