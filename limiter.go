@@ -44,6 +44,11 @@ func (l *Limiter) Limit() Limit { return *l.limit.Load() }
 // Algorithm returns the limiter's algorithm.
 func (l *Limiter) Algorithm() Algorithm { return l.alg }
 
+// Observer returns the Observer of the limiter's [Options], nil when none. The
+// integrations that decide a Limiter's limit through its store, together with other
+// limits, report each decision to it as AllowN would.
+func (l *Limiter) Observer() Observer { return l.opts.Observer }
+
 // SetLimit changes the limit; it takes effect on the next call. Existing state is kept and
 // read under the new limit, as the package documentation describes: token and leaky bucket
 // levels are clamped to the new capacity; GCRA and window counts over a lowered limit deny

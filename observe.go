@@ -63,8 +63,9 @@ type Options struct {
 
 	// Observer, if set, hears about every decision of AllowN (and so of Allow, Do, Wrap and
 	// each attempt of WaitN). Default nil: no observation, and no clock read for it. The
-	// integrations (httplimit, grpclimit) decide through the store and report to their own
-	// Observer field instead.
+	// integrations (httplimit, grpclimit) decide a rule's Limiter through its store and
+	// report each decision both to their own Observer field and to this one (once when
+	// they are the same), with the rule's name and key class.
 	Observer Observer
 }
 

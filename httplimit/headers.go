@@ -7,11 +7,11 @@ import (
 	"github.com/go-ratelimit/ratelimit/internal/sfield"
 )
 
-// SetHeaders sets on h the rate-limit headers of d in the Middleware's HeaderStyle, and
+// setHeaders sets on h the rate-limit headers of d in the Middleware's HeaderStyle, and
 // Retry-After when d is a 429. Handler calls it before the next handler or DenyHandler
-// runs; it is exported for adapters to other frameworks. Nothing is set when no rule was
+// runs. Nothing is set when no rule was
 // decided. The values are described in the package documentation.
-func (m *Middleware) SetHeaders(h http.Header, d *Decision) {
+func (m *Middleware) setHeaders(h http.Header, d *Decision) {
 	if d.Status == http.StatusTooManyRequests {
 		h["Retry-After"] = []string{strconv.FormatInt(sfield.CeilSeconds(d.RetryAfter), 10)}
 	}

@@ -25,10 +25,6 @@ type KeyFunc func(*http.Request) (string, error)
 // [MissingKeyPolicy] decides what happens to such a request.
 var ErrNoKey = errors.New("httplimit: no key")
 
-// maxKeyLen bounds the key a KeyFunc may return. Longer keys (a hostile 100 kB header)
-// count as malformed and follow the rule's MissingKeyPolicy.
-const maxKeyLen = 4 << 10
-
 // ClientIP derives a client's address from a request, ready to key a limit. The zero
 // value trusts no proxy: it uses the connection's peer address (Request.RemoteAddr) and
 // ignores every forwarding header, which a client can set to anything.

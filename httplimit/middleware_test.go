@@ -524,8 +524,8 @@ func TestStoresDecidedInTurn(t *testing.T) {
 		t.Errorf("rule a: %d remaining, want 9: a denial on its own store consumed it", got)
 	}
 
-	// A store that cannot decide several limits at once is asked rule by rule: a rule
-	// decided before the one that denied keeps its units (the documented leak).
+	// A store that cannot decide several limits at once has every rule checked before
+	// any is taken: a request that one rule denies takes nothing from the others.
 	plain := takeOnly{two}
 	mw = &httplimit.Middleware{Rules: []httplimit.Rule{
 		{Name: "p", Limiter: hour(plain, 10)},
@@ -534,8 +534,8 @@ func TestStoresDecidedInTurn(t *testing.T) {
 	for range 3 {
 		mw.Check(request("GET", "/", "192.0.2.1:1", "X-User", "alice"))
 	}
-	if got := remaining(two, "p", "192.0.2.1"); got != 7 {
-		t.Errorf("rule p: %d remaining, want 7", got)
+	if got := remaining(two, "p", "192.0.2.1"); got != 9 {
+		t.Errorf("rule p: %d remaining, want 9", got)
 	}
 }
 

@@ -77,41 +77,51 @@ func New(m *httplimit.Middleware) fiber.Handler {
 		m = new(httplimit.Middleware)
 	}
 	return func(c fiber.Ctx) error {
-		var d httplimit.Decision
 		r, err := newRequest(c)
 		if err != nil {
-			d.Status, d.Err = http.StatusBadRequest, err
-			r = &http.Request{Method: method(c.Request().Header.Method()), URL: new(url.URL), Header: http.Header{}}
-			r = r.WithContext(context.WithValue(c.Context(), ctxKey{}, c))
-		} else {
-			d, err = m.Check(r)
+			unreadable(m, c, err)
+			return nil
 		}
-		if err != nil && m.OnError != nil {
-			m.OnError(r, err)
-		}
-		if d.Allowed {
-			h := headerPool.Get().(http.Header)
-			m.SetHeaders(h, &d)
-			setHeaders(&c.Response().Header, h)
-			clear(h)
-			headerPool.Put(h)
+		w := writerPool.Get().(*responseWriter)
+		w.c = c
+		if m.Serve(w, r) {
+			setHeaders(&c.Response().Header, w.h)
+			clear(w.h)
+			w.c = nil
+			writerPool.Put(w)
 			return c.Next()
 		}
-		w := &responseWriter{c: c, h: make(http.Header, 8)}
-		m.SetHeaders(w.h, &d)
-		m.Deny(w, r, &d)
 		if !w.wrote {
 			// The DenyHandler wrote nothing through w, or wrote through the fiber.Ctx
 			// itself: the header fields still apply; the status is fiber's.
 			setHeaders(&c.Response().Header, w.h)
 		}
-		return nil
+		return nil // w is not reused: the DenyHandler may have kept it
 	}
 }
 
-// headerPool holds the maps the rate-limit headers of allowed requests are set in
-// before they are copied to fasthttp's response.
-var headerPool = sync.Pool{New: func() any { return make(http.Header, 4) }}
+// unreadable answers a request whose URI httplimit cannot be given: no rule can be
+// decided, so it goes to m's OnError and DenyHandler as a 400.
+func unreadable(m *httplimit.Middleware, c fiber.Ctx, err error) {
+	r := &http.Request{Method: method(c.Request().Header.Method()), URL: new(url.URL), Header: http.Header{}}
+	r = r.WithContext(context.WithValue(c.Context(), ctxKey{}, c))
+	if m.OnError != nil {
+		m.OnError(r, err)
+	}
+	deny := m.DenyHandler
+	if deny == nil {
+		deny = httplimit.WriteProblem
+	}
+	w := &responseWriter{c: c, h: make(http.Header, 8)}
+	deny(w, r, &httplimit.Decision{Status: http.StatusBadRequest, Err: err})
+	if !w.wrote {
+		setHeaders(&c.Response().Header, w.h)
+	}
+}
+
+// writerPool holds the responseWriters of allowed requests, whose header maps carry the
+// rate-limit headers before they are copied to fasthttp's response.
+var writerPool = sync.Pool{New: func() any { return &responseWriter{h: make(http.Header, 4)} }}
 
 // setHeaders sets the fields of h on dst, replacing any of the same name.
 func setHeaders(dst *fasthttp.ResponseHeader, h http.Header) {
