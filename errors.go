@@ -28,6 +28,11 @@ var (
 	// ErrClosed is returned by a Store that has been closed.
 	ErrClosed = errors.New("ratelimit: store closed")
 
+	// ErrCircuitOpen is what a store backed by a server or a database reports, wrapped, for
+	// calls answered by its [FailPolicy] without trying the backend because its circuit
+	// breaker is open; under [FailError] the call returns it.
+	ErrCircuitOpen = errors.New("ratelimit: circuit open")
+
 	// ErrLimited is matched by the *LimitedError that [Limiter.Do] and [Wrap] return when
 	// the limiter denies the call. Being limited is otherwise a Result, never an error.
 	ErrLimited = errors.New("ratelimit: rate limited")

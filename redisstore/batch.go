@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/internal/algo"
@@ -22,7 +21,7 @@ var _ ratelimit.BatchStore = (*Store)(nil)
 // requests share their key (several algorithms or limits on one user key); otherwise
 // TakeAll returns an error matching [errors.ErrUnsupported]. On a go-redis Ring the
 // requests must share their key. While Redis fails the batch is answered by
-// [Options.Policy] as a whole: FailLocal uses the local store's TakeAll.
+// [Options.Policy] as a whole: [ratelimit.FailLocal] uses the local store's TakeAll.
 func (s *Store) TakeAll(ctx context.Context, reqs []ratelimit.Request, results []ratelimit.Result) (bool, error) {
 	return s.takeAll(ctx, reqs, results, -1)
 }
@@ -59,34 +58,21 @@ func (s *Store) takeAll(ctx context.Context, reqs []ratelimit.Request, results [
 	if err := s.sameShard(reqs, keys); err != nil {
 		return false, err
 	}
-	s.stats.calls.Add(1)
-
-	probe, ok := s.breaker.allow(time.Now())
-	if !ok {
-		return s.fallbackAll(ctx, reqs, results, ps, ErrCircuitOpen)
-	}
-	x, err := s.call(ctx, batch, keys, args, nil, 1+6*len(reqs))
-	if err == nil {
-		err = decodeBatch(x, ps, results)
-	}
+	var x []int64
+	answer, err := s.guard.Do(ctx, func(ctx context.Context) (err error) {
+		x, err = s.call(ctx, batch, keys, args, nil, 1+6*len(reqs))
+		if err == nil {
+			err = decodeBatch(x, ps, results)
+		}
+		return err
+	}, func(err error) error { return fmt.Errorf("redisstore: TakeAll: %w", err) })
 	switch {
-	case err == nil:
-		s.breaker.success(probe)
-		return x[0] == 1, nil
-	case ctx.Err() != nil:
-		s.breaker.release(probe)
-		return false, fmt.Errorf("redisstore: TakeAll: %w", context.Cause(ctx))
-	case !isUnavailable(err):
-		s.breaker.release(probe)
-		err = fmt.Errorf("redisstore: TakeAll: %w", err)
-		s.report(err)
+	case answer:
+		return s.guard.AnswerAll(ctx, reqs, results, ps, err)
+	case err != nil:
 		return false, err
 	}
-	s.stats.failures.Add(1)
-	if s.breaker.failure(probe, time.Now()) {
-		s.stats.breakerOpen.Add(1)
-	}
-	return s.fallbackAll(ctx, reqs, results, ps, fmt.Errorf("redisstore: TakeAll: %w", err))
+	return x[0] == 1, nil
 }
 
 // decodeBatch reads the batch script's reply into results.
@@ -102,30 +88,6 @@ func decodeBatch(x []int64, ps []algo.Params, results []ratelimit.Result) error 
 		results[i] = d.Result(ps[i])
 	}
 	return nil
-}
-
-// fallbackAll answers a batch by policy after cause.
-func (s *Store) fallbackAll(ctx context.Context, reqs []ratelimit.Request, results []ratelimit.Result, ps []algo.Params, cause error) (bool, error) {
-	s.stats.policyAnswers.Add(1)
-	s.report(cause)
-	switch s.policy {
-	case FailOpen:
-		for i, r := range reqs {
-			results[i] = algo.Decision{Allowed: true, Remaining: ps[i].Cap - uint64(r.N)}.Result(ps[i])
-		}
-		return true, nil
-	case FailClosed:
-		wait := int64(max(s.breaker.untilProbe(time.Now()), s.timeout))
-		for i := range reqs {
-			results[i] = algo.Decision{RetryAfter: wait, ResetAfter: wait}.Result(ps[i])
-		}
-		return false, nil
-	case FailLocal:
-		if s.local != nil {
-			return ratelimit.TakeAll(ctx, s.local, reqs, results)
-		}
-	}
-	return false, cause
 }
 
 // sameShard checks that one script may touch every key: on a Cluster they must share a

@@ -206,17 +206,17 @@ func TestTakeAllPolicy(t *testing.T) {
 		{Key: "b", Algorithm: ratelimit.FixedWindow, Limit: ratelimit.PerHour(5), N: 2},
 	}
 	res := make([]ratelimit.Result, 2)
-	for _, p := range []Policy{FailLocal, FailOpen, FailClosed, FailError} {
+	for _, p := range []ratelimit.FailPolicy{ratelimit.FailLocal, ratelimit.FailOpen, ratelimit.FailClosed, ratelimit.FailError} {
 		s := newStoreOn(t, newClient(t, srv), &Options{Policy: p, MaxRetries: -1, OnError: func(error) {}})
 		var oks []bool
 		for range 3 {
 			ok, err := s.TakeAll(ctx, reqs, res)
-			if (err != nil) != (p == FailError) {
+			if (err != nil) != (p == ratelimit.FailError) {
 				t.Fatalf("%v: TakeAll error %v", p, err)
 			}
 			oks = append(oks, ok)
 		}
-		want := map[Policy]string{FailLocal: "[true true false]", FailOpen: "[true true true]", FailClosed: "[false false false]", FailError: "[false false false]"}[p]
+		want := map[ratelimit.FailPolicy]string{ratelimit.FailLocal: "[true true false]", ratelimit.FailOpen: "[true true true]", ratelimit.FailClosed: "[false false false]", ratelimit.FailError: "[false false false]"}[p]
 		if fmt.Sprint(oks) != want {
 			t.Errorf("%v: TakeAll verdicts %v, want %s", p, oks, want)
 		}

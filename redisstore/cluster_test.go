@@ -84,7 +84,7 @@ func testClusterFailover(t *testing.T, newStore func(*redistest.Cluster, *Option
 	opts := &Options{
 		Prefix:  testPrefix(t),
 		Timeout: 100 * time.Millisecond, BreakerThreshold: 20, BreakerCooldown: 100 * time.Millisecond,
-		Policy: FailLocal, OnError: func(error) { failures.Add(1) },
+		Policy: ratelimit.FailLocal, OnError: func(error) { failures.Add(1) },
 	}
 	s := newStore(cl, opts)
 	ctx := context.Background()
@@ -144,7 +144,7 @@ func testClusterFailover(t *testing.T, newStore func(*redistest.Cluster, *Option
 		t.Errorf("slowest call %v, want ≤ %v + %v", d, opts.Timeout, margin)
 	}
 	if n := errs.Load(); n != 0 {
-		t.Errorf("%d calls returned errors under FailLocal", n)
+		t.Errorf("%d calls returned errors under ratelimit.FailLocal", n)
 	}
 }
 
@@ -177,7 +177,7 @@ func TestSentinelFailover(t *testing.T) {
 
 func testSentinelFailover(t *testing.T, newStore func(*redistest.Sentinel, *Options) *Store) {
 	g := redistest.StartSentinel(t)
-	s := newStore(g, &Options{Prefix: testPrefix(t), Policy: FailOpen, Timeout: 100 * time.Millisecond, BreakerCooldown: 100 * time.Millisecond})
+	s := newStore(g, &Options{Prefix: testPrefix(t), Policy: ratelimit.FailOpen, Timeout: 100 * time.Millisecond, BreakerCooldown: 100 * time.Millisecond})
 	ctx := context.Background()
 	l := ratelimit.Limit{Rate: 5, Period: time.Hour}
 	for i := 0; i < 2; i++ {

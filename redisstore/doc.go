@@ -69,19 +69,19 @@
 // [Options.BreakerCooldown] calls are answered by policy at once, without waiting on a dead
 // server. Then a single call probes Redis; success closes the breaker, failure reopens it.
 //
-// While Redis fails, calls are answered by [Options.Policy]:
+// While Redis fails, calls are answered by [Options.Policy], a [ratelimit.FailPolicy]:
 //
-//   - [FailLocal], the default, answers from an in-memory store with the same algorithm and
+//   - [ratelimit.FailLocal], the default, answers from an in-memory store with the same algorithm and
 //     limit. It is what an operator wants from a shared limiter whose backend went away:
 //     the service keeps serving (unlike fail closed) and abusers are still limited (unlike
 //     fail open), at the price of each process enforcing the whole limit by itself, so k
 //     processes admit up to k times the limit during the outage.
-//   - [FailOpen] allows everything; [FailClosed] denies everything.
-//   - [FailError] returns the error, for callers that decide themselves.
+//   - [ratelimit.FailOpen] allows everything; [ratelimit.FailClosed] denies everything.
+//   - [ratelimit.FailError] returns the error, for callers that decide themselves.
 //
 // Policy answers return a nil error, so that [ratelimit.Limiter.Wait], [ratelimit.Limiter.Do]
 // and middleware keep working; they are not silent: [Options.OnError] receives each
-// failure (wrapping the backend's error, or [ErrCircuitOpen] while the breaker is open),
+// failure (wrapping the backend's error, or [ratelimit.ErrCircuitOpen] while the breaker is open),
 // and [Store.Stats] counts failures, retries, policy answers and breaker openings. Errors
 // that are not about availability (a key holding another type, a reply the scripts never
 // send) are returned to the caller whatever the policy; the caller's own context ending is

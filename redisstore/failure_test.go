@@ -86,7 +86,7 @@ func TestKillRestart(t *testing.T) {
 	var hookCalls atomic.Int64
 	opts := &Options{
 		Timeout: 100 * time.Millisecond, BreakerThreshold: 5, BreakerCooldown: 200 * time.Millisecond,
-		Policy: FailLocal, OnError: func(error) { hookCalls.Add(1) },
+		Policy: ratelimit.FailLocal, OnError: func(error) { hookCalls.Add(1) },
 	}
 	s := newStoreOn(t, c, opts)
 	ld := startLoad(s, 8, ratelimit.TokenBucket, ratelimit.PerSecond(1000))
@@ -98,7 +98,7 @@ func TestKillRestart(t *testing.T) {
 	before := ld.calls.Load()
 	pollUntil(t, 5*time.Second, "policy answers", func() bool { return ld.calls.Load() > before+1000 })
 	if n := ld.errs.Load(); n != 0 {
-		t.Fatalf("%d calls returned errors under FailLocal, last: %v", n, ld.lastErr.Load())
+		t.Fatalf("%d calls returned errors under ratelimit.FailLocal, last: %v", n, ld.lastErr.Load())
 	}
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
@@ -136,7 +136,7 @@ func TestHungServer(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	c := newClient(t, srv.Addr())
-	opts := &Options{Timeout: 50 * time.Millisecond, BreakerThreshold: 3, BreakerCooldown: time.Hour, Policy: FailOpen}
+	opts := &Options{Timeout: 50 * time.Millisecond, BreakerThreshold: 3, BreakerCooldown: time.Hour, Policy: ratelimit.FailOpen}
 	s := newStoreOn(t, c, opts)
 	ctx := context.Background()
 	l := ratelimit.PerSecond(10)
@@ -152,7 +152,7 @@ func TestHungServer(t *testing.T) {
 			t.Errorf("call %d took %v with the server hung, want ≤ %v + %v", i, d, opts.Timeout, margin)
 		}
 		if err != nil || !r.Allowed {
-			t.Fatalf("call %d under FailOpen = %+v, %v; want allowed, nil", i, r, err)
+			t.Fatalf("call %d under ratelimit.FailOpen = %+v, %v; want allowed, nil", i, r, err)
 		}
 	}
 	if !s.Stats().BreakerOpen {
@@ -178,7 +178,7 @@ func TestPolicies(t *testing.T) {
 	srv.Kill() // a port nobody listens on: every dial is refused
 	ctx := context.Background()
 	l := ratelimit.Limit{Rate: 10, Period: time.Second, Burst: 4}
-	for _, p := range []Policy{FailLocal, FailOpen, FailClosed, FailError} {
+	for _, p := range []ratelimit.FailPolicy{ratelimit.FailLocal, ratelimit.FailOpen, ratelimit.FailClosed, ratelimit.FailError} {
 		t.Run(p.String(), func(t *testing.T) {
 			var hooked []error
 			var mu sync.Mutex
@@ -189,34 +189,34 @@ func TestPolicies(t *testing.T) {
 			for i := 0; i < 6; i++ {
 				r, err := s.Take(ctx, "k", ratelimit.TokenBucket, l, 1)
 				switch p {
-				case FailLocal:
+				case ratelimit.FailLocal:
 					if err != nil || r.Allowed != (i < 4) || r.Remaining != max(0, 3-i) {
 						t.Fatalf("call %d = %+v, %v; want the local bucket's answer", i, r, err)
 					}
-				case FailOpen:
+				case ratelimit.FailOpen:
 					if err != nil || !r.Allowed || r.Remaining != 3 {
 						t.Fatalf("call %d = %+v, %v; want allowed, remaining 3", i, r, err)
 					}
-				case FailClosed:
+				case ratelimit.FailClosed:
 					if err != nil || r.Allowed || r.RetryAfter <= 0 {
 						t.Fatalf("call %d = %+v, %v; want denied with a RetryAfter", i, r, err)
 					}
-				case FailError:
+				case ratelimit.FailError:
 					if err == nil {
 						t.Fatalf("call %d = %+v, nil; want an error", i, r)
 					}
-					if i >= 2 && !errors.Is(err, ErrCircuitOpen) {
-						t.Fatalf("call %d error %v, want ErrCircuitOpen", i, err)
+					if i >= 2 && !errors.Is(err, ratelimit.ErrCircuitOpen) {
+						t.Fatalf("call %d error %v, want ratelimit.ErrCircuitOpen", i, err)
 					}
 				}
-				if r.Limit != (ratelimit.Limit{Rate: 10, Period: time.Second, Burst: 4}) && p != FailError {
+				if r.Limit != (ratelimit.Limit{Rate: 10, Period: time.Second, Burst: 4}) && p != ratelimit.FailError {
 					t.Fatalf("call %d: Limit %+v", i, r.Limit)
 				}
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if len(hooked) != 6 || !errors.Is(hooked[5], ErrCircuitOpen) {
-				t.Fatalf("OnError saw %d errors (%v), want 6, the last ErrCircuitOpen", len(hooked), hooked)
+			if len(hooked) != 6 || !errors.Is(hooked[5], ratelimit.ErrCircuitOpen) {
+				t.Fatalf("OnError saw %d errors (%v), want 6, the last ratelimit.ErrCircuitOpen", len(hooked), hooked)
 			}
 			if st := s.Stats(); st.Failures != 2 || st.PolicyAnswers != 6 || st.BreakerOpens != 1 || !st.BreakerOpen {
 				t.Fatalf("Stats = %+v", st)
@@ -231,7 +231,7 @@ func TestBreakerProbe(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	c := newClient(t, srv.Addr())
-	s := newStoreOn(t, c, &Options{Policy: FailOpen, BreakerThreshold: 1, BreakerCooldown: 50 * time.Millisecond, MaxRetries: -1})
+	s := newStoreOn(t, c, &Options{Policy: ratelimit.FailOpen, BreakerThreshold: 1, BreakerCooldown: 50 * time.Millisecond, MaxRetries: -1})
 	ctx := context.Background()
 	srv.Kill()
 	if _, err := s.Take(ctx, "k", ratelimit.GCRA, ratelimit.PerSecond(1), 1); err != nil {
@@ -253,7 +253,7 @@ func TestBreakerProbe(t *testing.T) {
 // of Redis.
 func TestCallerContext(t *testing.T) {
 	t.Parallel()
-	s, _ := newStore(t, &Options{Policy: FailOpen})
+	s, _ := newStore(t, &Options{Policy: ratelimit.FailOpen})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := s.Take(ctx, "k", ratelimit.GCRA, ratelimit.PerSecond(1), 1); !errors.Is(err, context.Canceled) {

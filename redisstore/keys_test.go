@@ -169,7 +169,7 @@ func TestScriptFlush(t *testing.T) {
 // error, not a panic and not a policy answer.
 func TestCorruptState(t *testing.T) {
 	t.Parallel()
-	s, c := newStore(t, &Options{Policy: FailOpen})
+	s, c := newStore(t, &Options{Policy: ratelimit.FailOpen})
 	ctx := context.Background()
 	for _, alg := range algorithms {
 		k := s.key("k", alg)

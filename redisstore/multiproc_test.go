@@ -84,7 +84,7 @@ func TestMultiProcessChild(t *testing.T) {
 	}
 	mode, addrs, prefix := f[0], strings.Split(f[1], ","), f[2]
 	startNs, _ := strconv.ParseInt(f[3], 10, 64)
-	opts := &Options{Prefix: prefix, Policy: FailError, Timeout: 5 * time.Second}
+	opts := &Options{Prefix: prefix, Policy: ratelimit.FailError, Timeout: 5 * time.Second}
 	var s *Store
 	switch mode {
 	case "cluster":

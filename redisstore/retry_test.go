@@ -21,7 +21,7 @@ func TestNoDoubleCharge(t *testing.T) {
 	proxy := redistest.StartProxy(t, srv.Addr())
 	c := redis.NewClient(&redis.Options{Addr: proxy.Addr(), ReadTimeout: 50 * time.Millisecond, MaxRetries: 3})
 	t.Cleanup(func() { c.Close() })
-	s := newStoreOn(t, c, &Options{Policy: FailError, Timeout: 2 * time.Second, BreakerThreshold: -1})
+	s := newStoreOn(t, c, &Options{Policy: ratelimit.FailError, Timeout: 2 * time.Second, BreakerThreshold: -1})
 	ctx := context.Background()
 	l := ratelimit.Limit{Rate: 10, Period: time.Hour}
 	if _, err := s.Take(ctx, "k", ratelimit.TokenBucket, l, 1); err != nil {

@@ -20,7 +20,7 @@ func newRueidis(t testing.TB, addrs ...string) rueidis.Client {
 }
 
 func newRueidisStore(t testing.TB, c rueidis.Client, opts *Options) *Store {
-	o := Options{Prefix: testPrefix(t), Policy: FailError, Timeout: 5 * time.Second}
+	o := Options{Prefix: testPrefix(t), Policy: ratelimit.FailError, Timeout: 5 * time.Second}
 	if opts != nil {
 		o = *opts
 	}
@@ -114,7 +114,7 @@ func TestRueidisKillRestart(t *testing.T) {
 		t.Errorf("slowest call %v, want ≤ %v + %v", d, opts.Timeout, margin)
 	}
 	if n := ld.errs.Load(); n != 0 {
-		t.Errorf("%d calls returned errors under FailLocal, last: %v", n, ld.lastErr.Load())
+		t.Errorf("%d calls returned errors under ratelimit.FailLocal, last: %v", n, ld.lastErr.Load())
 	}
 	t.Logf("stats %+v, slowest call %v", s.Stats(), time.Duration(ld.slowest.Load()))
 }

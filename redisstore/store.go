@@ -2,66 +2,18 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/bits"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/internal/algo"
-	"github.com/go-ratelimit/ratelimit/memorystore"
+	"github.com/go-ratelimit/ratelimit/internal/failover"
 	"github.com/redis/go-redis/v9"
 )
-
-// Policy says how a Store answers while Redis cannot: after a failed call, and while the
-// circuit breaker is open. The zero value is [FailLocal].
-type Policy uint8
-
-const (
-	// FailLocal answers from an in-memory store ([Options.Local], by default a
-	// [memorystore.Store]) with the same algorithm and limit. Every process then enforces
-	// the whole limit on its own, so a fleet of k processes admits up to k times the limit
-	// while Redis is down: the service stays up and abusers are still slowed. The local
-	// state starts empty and is not merged back when Redis returns.
-	FailLocal Policy = iota
-
-	// FailOpen allows every call: Allowed true, Remaining the capacity minus n,
-	// RetryAfter and ResetAfter 0. Nothing is limited while Redis is down.
-	FailOpen
-
-	// FailClosed denies every call: Allowed false, Remaining 0, RetryAfter the time until
-	// the breaker next tries Redis (at least [Options.Timeout]), so waiters do not spin.
-	// Nothing passes while Redis is down.
-	FailClosed
-
-	// FailError returns the failure as an error wrapping the backend's error (or
-	// [ErrCircuitOpen]) and a zero Result, for callers that decide themselves, such as a
-	// service that lets its client apply a failure mode.
-	FailError
-)
-
-// String returns "fail_local", "fail_open", "fail_closed" or "fail_error".
-func (p Policy) String() string {
-	switch p {
-	case FailLocal:
-		return "fail_local"
-	case FailOpen:
-		return "fail_open"
-	case FailClosed:
-		return "fail_closed"
-	case FailError:
-		return "fail_error"
-	}
-	return fmt.Sprintf("Policy(%d)", uint8(p))
-}
-
-// ErrCircuitOpen is what [Options.OnError] receives, wrapped, and what [FailError] returns,
-// wrapped, for calls answered without trying Redis because the circuit breaker is open.
-var ErrCircuitOpen = errors.New("redisstore: circuit open")
 
 // Options configures a Store. A nil *Options, and every zero field, means the default.
 type Options struct {
@@ -97,8 +49,9 @@ type Options struct {
 	// failure opens it for another cool-down. Default 1s.
 	BreakerCooldown time.Duration
 
-	// Policy says how calls are answered while Redis fails. Default FailLocal.
-	Policy Policy
+	// Policy says how calls are answered while Redis fails. Default
+	// [ratelimit.FailLocal].
+	Policy ratelimit.FailPolicy
 
 	// Local is the store FailLocal answers from. Default: a [memorystore.Store] created by
 	// New with default options and closed by [Store.Close]. A Local given here is owned by
@@ -115,11 +68,11 @@ type Options struct {
 // Default option values.
 const (
 	DefaultPrefix           = "ratelimit:"
-	DefaultTimeout          = 100 * time.Millisecond
+	DefaultTimeout          = failover.DefaultTimeout
 	DefaultMaxRetries       = 2
 	DefaultRetryBackoff     = 2 * time.Millisecond
-	DefaultBreakerThreshold = 5
-	DefaultBreakerCooldown  = time.Second
+	DefaultBreakerThreshold = failover.DefaultBreakerThreshold
+	DefaultBreakerCooldown  = failover.DefaultBreakerCooldown
 )
 
 // Store is a [ratelimit.Store] keeping state in Redis. Create it with [New]; it is safe for
@@ -128,22 +81,12 @@ type Store struct {
 	backend   backend
 	prefix    string
 	configErr error
-	timeout   time.Duration
 	retries   int
 	backoff   time.Duration
-	policy    Policy
-	onError   func(error)
-	breaker   breaker
+	guard     *failover.Guard // timeout, breaker, policy answers, OnError, counters
 
-	local     ratelimit.Store
-	ownsLocal bool
-
-	closed    atomic.Bool
-	closeOnce sync.Once
-
-	stats struct {
-		calls, failures, retries, policyAnswers, breakerOpen atomic.Uint64
-	}
+	closed     atomic.Bool
+	retryCount atomic.Uint64
 
 	lastArgs atomic.Pointer[scriptArgs] // the arguments of the last decision's limit
 }
@@ -168,21 +111,23 @@ func build(b backend, opts *Options) *Store {
 	s := &Store{
 		backend: b,
 		prefix:  o.Prefix,
-		timeout: o.Timeout,
 		retries: o.MaxRetries,
 		backoff: o.RetryBackoff,
-		policy:  o.Policy,
-		onError: o.OnError,
-		local:   o.Local,
+		guard: failover.New(failover.Options{
+			Policy:           o.Policy,
+			Timeout:          o.Timeout,
+			BreakerThreshold: o.BreakerThreshold,
+			BreakerCooldown:  o.BreakerCooldown,
+			Local:            o.Local,
+			OnError:          o.OnError,
+			Unavailable:      isUnavailable,
+		}),
 	}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
 	if strings.ContainsAny(s.prefix, "{}") {
 		s.configErr = fmt.Errorf("redisstore: prefix %q contains a brace, which would choose the Cluster hash tag", s.prefix)
-	}
-	if s.timeout <= 0 {
-		s.timeout = DefaultTimeout
 	}
 	switch {
 	case s.retries == 0:
@@ -193,18 +138,6 @@ func build(b backend, opts *Options) *Store {
 	if s.backoff <= 0 {
 		s.backoff = DefaultRetryBackoff
 	}
-	threshold, cooldown := o.BreakerThreshold, o.BreakerCooldown
-	if threshold == 0 {
-		threshold = DefaultBreakerThreshold
-	}
-	if cooldown <= 0 {
-		cooldown = DefaultBreakerCooldown
-	}
-	s.breaker.init(threshold, cooldown)
-	if s.policy == FailLocal && s.local == nil {
-		s.local = memorystore.New(nil)
-		s.ownsLocal = true
-	}
 	return s
 }
 
@@ -212,12 +145,8 @@ func build(b backend, opts *Options) *Store {
 // [ratelimit.ErrClosed]. It closes the local fallback store if New created it, stopping its
 // goroutine, and leaves the Redis client open. It is idempotent and returns nil.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		if c, ok := s.local.(interface{ Close() error }); ok && s.ownsLocal {
-			_ = c.Close()
-		}
-	})
+	s.closed.Store(true)
+	s.guard.Close()
 	return nil
 }
 
@@ -233,13 +162,14 @@ type Stats struct {
 
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
+	g := s.guard.Stats()
 	return Stats{
-		Calls:         s.stats.calls.Load(),
-		Failures:      s.stats.failures.Load(),
-		Retries:       s.stats.retries.Load(),
-		PolicyAnswers: s.stats.policyAnswers.Load(),
-		BreakerOpens:  s.stats.breakerOpen.Load(),
-		BreakerOpen:   s.breaker.isOpen(time.Now()),
+		Calls:         g.Calls,
+		Failures:      g.Failures,
+		Retries:       s.retryCount.Load(),
+		PolicyAnswers: g.PolicyAnswers,
+		BreakerOpens:  g.BreakerOpens,
+		BreakerOpen:   g.BreakerOpen,
 	}
 }
 
@@ -296,58 +226,18 @@ func (s *Store) take(ctx context.Context, key string, alg ratelimit.Algorithm, l
 	if err != nil {
 		return ratelimit.Result{}, err
 	}
-	s.stats.calls.Add(1)
-
-	probe, ok := s.breaker.allow(time.Now())
-	if !ok {
-		return s.fallback(ctx, key, alg, limit, n, p, ErrCircuitOpen)
-	}
-	d, err := s.eval(ctx, key, alg, p, cost, nowMicros)
+	var d algo.Decision
+	answer, err := s.guard.Do(ctx, func(ctx context.Context) (err error) {
+		d, err = s.eval(ctx, key, alg, p, cost, nowMicros)
+		return err
+	}, func(err error) error { return fmt.Errorf("redisstore: take %q: %w", key, err) })
 	switch {
-	case err == nil:
-		s.breaker.success(probe)
-		return d.Result(p), nil
-	case ctx.Err() != nil:
-		// The caller gave up: no verdict on Redis.
-		s.breaker.release(probe)
-		return ratelimit.Result{}, fmt.Errorf("redisstore: take %q: %w", key, context.Cause(ctx))
-	case !isUnavailable(err):
-		// Redis answered, but not as a healthy store does (a key of another type, a
-		// surprising reply): an error for the caller rather than a policy.
-		s.breaker.release(probe)
-		err = fmt.Errorf("redisstore: take %q: %w", key, err)
-		s.report(err)
+	case answer:
+		return s.guard.Answer(ctx, key, alg, limit, n, p, err)
+	case err != nil:
 		return ratelimit.Result{}, err
 	}
-	s.stats.failures.Add(1)
-	if s.breaker.failure(probe, time.Now()) {
-		s.stats.breakerOpen.Add(1)
-	}
-	return s.fallback(ctx, key, alg, limit, n, p, fmt.Errorf("redisstore: take %q: %w", key, err))
-}
-
-// fallback answers by policy after cause.
-func (s *Store) fallback(ctx context.Context, key string, alg ratelimit.Algorithm, limit ratelimit.Limit, n int, p algo.Params, cause error) (ratelimit.Result, error) {
-	s.stats.policyAnswers.Add(1)
-	s.report(cause)
-	switch s.policy {
-	case FailOpen:
-		return algo.Decision{Allowed: true, Remaining: p.Cap - uint64(n)}.Result(p), nil
-	case FailClosed:
-		wait := max(s.breaker.untilProbe(time.Now()), s.timeout)
-		return algo.Decision{RetryAfter: int64(wait), ResetAfter: int64(wait)}.Result(p), nil
-	case FailLocal:
-		if s.local != nil {
-			return s.local.Take(ctx, key, alg, limit, n)
-		}
-	}
-	return ratelimit.Result{}, cause
-}
-
-func (s *Store) report(err error) {
-	if s.onError != nil {
-		s.onError(err)
-	}
+	return d.Result(p), nil
 }
 
 // eval runs alg's script for key within the store's timeout, retrying only after errors
@@ -393,11 +283,9 @@ func newScriptArgs(p algo.Params, cost uint64) *scriptArgs {
 	return a
 }
 
-// call runs sc within the store's timeout, retrying only after errors that prove the
-// script did not run. boxed is nil or args boxed (see backend.eval).
+// call runs sc, retrying within ctx only after errors that prove the script did not run.
+// boxed is nil or args boxed (see backend.eval).
 func (s *Store) call(ctx context.Context, sc *script, keys, args []string, boxed []any, want int) ([]int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
 	backoff := s.backoff
 	for attempt := 0; ; attempt++ {
 		x, err := s.backend.eval(ctx, sc, keys, args, boxed, want)
@@ -410,7 +298,7 @@ func (s *Store) call(ctx context.Context, sc *script, keys, args []string, boxed
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < backoff {
 			return nil, err
 		}
-		s.stats.retries.Add(1)
+		s.retryCount.Add(1)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -448,16 +336,14 @@ func (s *Store) Reset(ctx context.Context, key string, alg ratelimit.Algorithm) 
 	if s.configErr != nil {
 		return s.configErr
 	}
-	if s.local != nil {
-		if err := s.local.Reset(ctx, key, alg); err != nil {
-			return err
-		}
+	if err := s.guard.Reset(ctx, key, alg); err != nil {
+		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := s.guard.Context(ctx)
 	defer cancel()
 	if err := s.backend.del(ctx, s.key(key, alg)); err != nil {
 		err = fmt.Errorf("redisstore: reset %q: %w", key, err)
-		s.report(err)
+		s.guard.Report(err)
 		return err
 	}
 	return nil

@@ -53,8 +53,8 @@ func newStoreOn(t testing.TB, c redis.UniversalClient, opts *Options) *Store {
 	if o.Timeout == 0 {
 		o.Timeout = 5 * time.Second // tests of semantics run on loaded machines, under -race
 	}
-	if o.Policy == FailLocal && o.OnError == nil {
-		o.Policy = FailError // tests see failures unless they ask for a policy
+	if o.Policy == ratelimit.FailLocal && o.OnError == nil {
+		o.Policy = ratelimit.FailError // tests see failures unless they ask for a policy
 	}
 	s := New(c, &o)
 	t.Cleanup(func() { s.Close() })

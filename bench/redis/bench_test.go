@@ -50,7 +50,7 @@ func TestMemoryPerKey(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 64})
 	defer c.Close()
 	ctx := context.Background()
-	s := redisstore.New(c, &redisstore.Options{Policy: redisstore.FailError, Timeout: 10 * time.Second})
+	s := redisstore.New(c, &redisstore.Options{Policy: ratelimit.FailError, Timeout: 10 * time.Second})
 	defer s.Close()
 	limit := ratelimit.Limit{Rate: 100, Period: 24 * time.Hour}
 	fill := func(name string, take func(key string) error) {
@@ -125,7 +125,7 @@ type target struct {
 }
 
 func targets(c *redis.Client, rc rueidis.Client) ([]target, func()) {
-	opts := &redisstore.Options{Policy: redisstore.FailError, Timeout: 10 * time.Second}
+	opts := &redisstore.Options{Policy: ratelimit.FailError, Timeout: 10 * time.Second}
 	s, rs := redisstore.New(c, opts), redisstore.NewRueidis(rc, opts)
 	// A million per second: never reached here, so every call is allowed, and low enough
 	// that every call does its whole work. At a billion per second redis_rate's TAT, float
@@ -228,7 +228,7 @@ func BenchmarkBreakerOpen(b *testing.B) {
 	srv := redistest.Start(b)
 	addr := srv.Addr()
 	srv.Kill()
-	for _, p := range []redisstore.Policy{redisstore.FailLocal, redisstore.FailOpen, redisstore.FailClosed} {
+	for _, p := range []ratelimit.FailPolicy{ratelimit.FailLocal, ratelimit.FailOpen, ratelimit.FailClosed} {
 		b.Run(p.String(), func(b *testing.B) {
 			c := redis.NewClient(&redis.Options{Addr: addr, DialerRetries: 1})
 			defer c.Close()

@@ -21,7 +21,7 @@ func TestServerCost(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer c.Close()
 	ctx := context.Background()
-	s := redisstore.New(c, &redisstore.Options{Policy: redisstore.FailError})
+	s := redisstore.New(c, &redisstore.Options{Policy: ratelimit.FailError})
 	defer s.Close()
 	limit := ratelimit.Limit{Rate: 1_000_000, Period: time.Second}
 	measure := func(name string, take func(i int) error) {

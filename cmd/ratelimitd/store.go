@@ -22,18 +22,11 @@ type store struct {
 	close func()
 }
 
-var policies = map[string]redisstore.Policy{
-	"local":  redisstore.FailLocal,
-	"open":   redisstore.FailOpen,
-	"closed": redisstore.FailClosed,
-	"error":  redisstore.FailError,
-}
-
 // openStore opens the store rawURL names; see the -store flag.
 func openStore(rawURL, fail string, timeout time.Duration, onError func(error)) (*store, error) {
-	policy, ok := policies[fail]
-	if !ok {
-		return nil, fmt.Errorf("fail policy %q: want local, open, closed or error", fail)
+	policy, err := ratelimit.ParseFailPolicy(fail)
+	if err != nil {
+		return nil, err
 	}
 	if rawURL == "memory" {
 		m := memorystore.New(nil)

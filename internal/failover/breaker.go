@@ -1,13 +1,13 @@
-package redisstore
+package failover
 
 import (
 	"sync/atomic"
 	"time"
 )
 
-// breaker is a circuit breaker over the calls to Redis. Closed, it lets every call through
+// breaker is a circuit breaker over the calls to a backend. Closed, it lets every call through
 // and counts consecutive failures; at the threshold it opens for a cool-down, during which
-// calls are answered by policy without trying Redis; after the cool-down it lets exactly
+// calls are answered by policy without trying the backend; after the cool-down it lets exactly
 // one call through as a probe, whose outcome closes it or opens it again. It is lock-free:
 // a decision while open costs a clock read and two atomic loads.
 type breaker struct {
@@ -22,7 +22,7 @@ func (b *breaker) init(threshold int, cooldown time.Duration) {
 	b.threshold, b.cooldown = int64(threshold), int64(cooldown)
 }
 
-// allow reports whether a call may go to Redis, and whether it is the probe.
+// allow reports whether a call may go to the backend, and whether it is the probe.
 func (b *breaker) allow(now time.Time) (probe, ok bool) {
 	until := b.openUntil.Load()
 	if until == 0 {
@@ -37,7 +37,7 @@ func (b *breaker) allow(now time.Time) (probe, ok bool) {
 	return false, false
 }
 
-// success records a call that Redis answered: the breaker closes.
+// success records a call that the backend answered: the breaker closes.
 func (b *breaker) success(probe bool) {
 	b.failures.Store(0)
 	if b.openUntil.Load() != 0 {
@@ -64,7 +64,7 @@ func (b *breaker) failure(probe bool, now time.Time) (opened bool) {
 	return false
 }
 
-// release ends a call that gave no verdict on Redis (the caller's context ended).
+// release ends a call that gave no verdict on the backend (the caller's context ended).
 func (b *breaker) release(probe bool) {
 	if probe {
 		b.probing.Store(false)
