@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"sync"
 	"time"
 
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -108,14 +108,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	srv := &servers{log: log}
-	grpcServer := grpc.NewServer(grpc.NumStreamWorkers(streamWorkers()))
+	grpcOpts, err := s.grpc.serverOptions()
+	if err != nil {
+		return err
+	}
+	grpcServer := grpc.NewServer(grpcOpts...)
 	healthServer := health.NewServer()
 	rlsv3.RegisterRateLimitServiceServer(grpcServer, &rls.Service{Engine: eng, Recorder: m})
 	healthpb.RegisterHealthServer(grpcServer, healthServer)
 	reflection.Register(grpcServer)
-	if err := srv.listenGRPC("grpc", s.grpcAddr, grpcServer); err != nil {
+	grpcLn, err := srv.listenGRPC("grpc", s.grpcAddr, s.grpc.maxConns, grpcServer)
+	if err != nil {
 		return err
 	}
+	m.Register(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ratelimitd_grpc_connections", Help: "gRPC connections open."},
+			func() float64 { return float64(grpcLn.open()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ratelimitd_grpc_connections_rejected_total", Help: "gRPC connections closed at once because -grpc-max-connections were open."},
+			func() float64 { return float64(grpcLn.rejected.Load()) }),
+	)
 	ready := func(ctx context.Context) error {
 		if len(eng.Rules().Domains()) == 0 {
 			return errors.New("no rules loaded")
@@ -160,13 +171,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv.stop(s.shutdown)
 	log.Info("stopped")
 	return err
-}
-
-// streamWorkers is the number of goroutines that serve gRPC streams: reused, their stacks
-// stay grown, where a goroutine per call grows a new one each time. A call finding them
-// all busy gets a goroutine of its own, so a slow store cannot queue calls behind them.
-func streamWorkers() uint32 {
-	return uint32(4 * runtime.GOMAXPROCS(0))
 }
 
 func newLogger(s *settings, w io.Writer) (*slog.Logger, error) {
@@ -227,11 +231,13 @@ func (s *servers) listen(name, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-func (s *servers) listenGRPC(name, addr string, g *grpc.Server) error {
-	ln, err := s.listen(name, addr)
+// listenGRPC serves g on addr, with at most maxConns connections open at once.
+func (s *servers) listenGRPC(name, addr string, maxConns int, g *grpc.Server) (*capListener, error) {
+	l, err := s.listen(name, addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	ln := newCapListener(l, maxConns)
 	go func() {
 		if err := g.Serve(ln); err != nil {
 			s.fail(fmt.Errorf("%s: %w", name, err))
@@ -246,7 +252,7 @@ func (s *servers) listenGRPC(name, addr string, g *grpc.Server) error {
 			g.Stop()
 		}
 	})
-	return nil
+	return ln, nil
 }
 
 func (s *servers) listenHTTP(name, addr string, h http.Handler) error {

@@ -533,6 +533,9 @@ func TestBadSettings(t *testing.T) {
 		"missing config":     {[]string{"-config", "/nonexistent/rules.yaml"}, nil, "no such file"},
 		"sentinel no master": {[]string{"-store", "redis+sentinel://127.0.0.1:1"}, nil, "master set"},
 		"log level":          {[]string{"-log-level", "loud"}, nil, "log level"},
+		"zero streams":       {[]string{"-grpc-max-streams", "0"}, nil, "want at least 1"},
+		"env connections":    {nil, map[string]string{"RATELIMITD_GRPC_MAX_CONNECTIONS": "many"}, "RATELIMITD_GRPC_MAX_CONNECTIONS"},
+		"keepalive timeout":  {[]string{"-grpc-keepalive-timeout", "0s"}, nil, "keepalive timeout"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := append([]string{"-grpc", "127.0.0.1:0", "-http", "127.0.0.1:0", "-admin", "127.0.0.1:0"}, tc.args...)

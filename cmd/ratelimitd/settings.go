@@ -14,6 +14,7 @@ import (
 type settings struct {
 	config         string
 	grpcAddr       string
+	grpc           grpcLimits
 	httpAddr       string
 	adminAddr      string
 	adminToken     string
@@ -43,6 +44,14 @@ func str(p func(*settings) *string) func(*flag.FlagSet, *settings, string, strin
 	}
 }
 
+func count(p func(*settings) *int) func(*flag.FlagSet, *settings, string, string) error {
+	return func(fs *flag.FlagSet, s *settings, name, v string) error {
+		cv := countValue{p(s)}
+		fs.Var(cv, name, "")
+		return cv.Set(v)
+	}
+}
+
 func dur(p func(*settings) *time.Duration) func(*flag.FlagSet, *settings, string, string) error {
 	return func(fs *flag.FlagSet, s *settings, name, v string) error {
 		dv := durationValue{p(s)}
@@ -56,6 +65,18 @@ var table = []setting{
 		str(func(s *settings) *string { return &s.config })},
 	{"grpc", "RATELIMITD_GRPC", ":8081", "address of the gRPC listener (Envoy RLS v3, health, reflection)",
 		str(func(s *settings) *string { return &s.grpcAddr })},
+	{"grpc-max-streams", "RATELIMITD_GRPC_MAX_STREAMS", "100", "calls one gRPC connection may have in flight (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); the client queues the rest",
+		count(func(s *settings) *int { return &s.grpc.maxStreams })},
+	{"grpc-max-connections", "RATELIMITD_GRPC_MAX_CONNECTIONS", "1000", "gRPC connections open at once; one beyond it is closed as soon as it is accepted",
+		count(func(s *settings) *int { return &s.grpc.maxConns })},
+	{"grpc-idle-timeout", "RATELIMITD_GRPC_IDLE_TIMEOUT", "5m", "a gRPC connection without a call for this long is closed (GOAWAY, then close); 0 keeps it",
+		dur(func(s *settings) *time.Duration { return &s.grpc.idle })},
+	{"grpc-keepalive-time", "RATELIMITD_GRPC_KEEPALIVE_TIME", "1m", "a gRPC connection silent for this long is pinged; 0 never pings",
+		dur(func(s *settings) *time.Duration { return &s.grpc.pingAfter })},
+	{"grpc-keepalive-timeout", "RATELIMITD_GRPC_KEEPALIVE_TIMEOUT", "20s", "a pinged gRPC connection still silent after this long is closed",
+		dur(func(s *settings) *time.Duration { return &s.grpc.pingTimeout })},
+	{"grpc-keepalive-min-time", "RATELIMITD_GRPC_KEEPALIVE_MIN_TIME", "10s", "the shortest interval at which a client may ping; a client pinging more often is disconnected (GOAWAY too_many_pings)",
+		dur(func(s *settings) *time.Duration { return &s.grpc.minPing })},
 	{"http", "RATELIMITD_HTTP", ":8080", "address of the HTTP listener (/json, /v1/check, /healthz, /readyz, /metrics)",
 		str(func(s *settings) *string { return &s.httpAddr })},
 	{"admin", "RATELIMITD_ADMIN", "127.0.0.1:6070", "address of the admin listener; \"off\" disables it",
@@ -128,6 +149,28 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  -%s  (%s, default %s)\n    \t%s\n", t.flag, t.env, def, t.usage)
 	}
 	fmt.Fprintln(w, "  -check\n    \tvalidate the rule files and exit: 0 when valid, 1 with every error found")
+}
+
+// countValue is a flag holding a positive int.
+type countValue struct{ p *int }
+
+func (c countValue) String() string {
+	if c.p == nil {
+		return ""
+	}
+	return strconv.Itoa(*c.p)
+}
+
+func (c countValue) Set(v string) error {
+	x, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("%s is not a whole number", strconv.Quote(v))
+	}
+	if x < 1 {
+		return fmt.Errorf("%d: want at least 1", x)
+	}
+	*c.p = x
+	return nil
 }
 
 type durationValue struct{ p *time.Duration }

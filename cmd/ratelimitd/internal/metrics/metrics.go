@@ -160,6 +160,13 @@ func New() *Metrics {
 	return m
 }
 
+// Register adds collectors of the service's own (listeners, the store) to the registry
+// [Metrics.Handler] serves. It panics, as prometheus.MustRegister does, on a collector
+// that is invalid or already registered: a programming error.
+func (m *Metrics) Register(cs ...prometheus.Collector) {
+	m.reg.MustRegister(cs...)
+}
+
 // Handler returns the /metrics endpoint over the Metrics' registry.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
