@@ -42,8 +42,12 @@
 // atomic [ratelimit.TakeAll]. When rules use different stores, each store is decided in
 // turn, in the order the stores first appear in Rules, stopping at the first denial;
 // units taken from the stores decided before the one that denied stay taken, so put the
-// store of the narrowest limits first. A store that is not a [ratelimit.BatchStore] is
-// decided rule by rule, with the same leak between its rules. Deciding allocates nothing
+// store of the narrowest limits first. A store that cannot decide several limits
+// atomically (not a [ratelimit.BatchStore]) has every rule checked first and, if all
+// admit, each taken in turn: only calls racing between check and take can leak. A cost
+// of 0 checks a rule without taking; a negative cost is a configuration error
+// (codes.Internal). The decision is the httplimit package's, made by the same code;
+// only the transport differs. Deciding allocates nothing
 // beyond the keys themselves (one string per rule) when metadata is off; see
 // [HeadersNone].
 //
@@ -97,8 +101,11 @@
 //
 // # Failures
 //
-// When a store fails (Redis down, a closed store, a limit made invalid by
-// [ratelimit.Limiter.SetLimit]), [FailOpen], the default, lets the call through as if
+// A store with a fail policy of its own, such as redisstore's default of answering from
+// a local in-memory limit, decides its backend's outages itself and returns no error:
+// [Interceptor.OnStoreError] sees only the errors a store does return (Redis with the
+// FailError policy, a closed store, a limit made invalid by
+// [ratelimit.Limiter.SetLimit]). For those, [FailOpen], the default, lets the call through as if
 // that store's rules did not apply; [FailClosed] fails it with codes.Unavailable. Either
 // way the error reaches [Interceptor.OnError] and the [ratelimit.Observer] (Outcome
 // Failed). A call whose context has ended fails with the context's status (Canceled or

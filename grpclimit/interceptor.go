@@ -2,7 +2,6 @@ package grpclimit
 
 import (
 	"context"
-	"errors"
 
 	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/httplimit"
@@ -49,8 +48,8 @@ type Interceptor struct {
 	// Headers selects the rate-limit metadata sent with responses. Default [HeadersIETF].
 	Headers HeaderStyle
 
-	// OnStoreError decides what happens to a call when a store fails (a Redis outage, a
-	// closed store). Default [FailOpen].
+	// OnStoreError decides what happens to a call when a store returns an error; see
+	// [FailPolicy] for which layer decides a Redis outage. Default [FailOpen].
 	OnStoreError FailPolicy
 
 	// OnError, if set, hears about every error a call met: a store failure, a missing
@@ -72,7 +71,7 @@ type Interceptor struct {
 type Rule struct {
 	// Name identifies the rule in metadata (ratelimit-policy), status details
 	// (QuotaFailure), observer events and store keys: rules with different names never
-	// share state, and renaming a rule starts its keys afresh. It must be unique, at most
+	// share state, and renaming a rule starts its keys afresh. It must be unique, 1 to
 	// 64 bytes of printable ASCII without '"' or '\'. Default: KeyClass when Methods is
 	// empty, else the Methods joined by ",".
 	Name string
@@ -99,9 +98,10 @@ type Rule struct {
 
 	// Cost returns the units a call costs; req is the request message of a unary call,
 	// nil when a stream opens, and each received message for PerMessage rules. A cost of
-	// 0 exempts the call from the rule. A cost above the limit's capacity fails the call
-	// with codes.ResourceExhausted and no RetryInfo, since it could never pass; a negative
-	// cost is a failure handled by [Interceptor.OnStoreError]. Default: every call costs 1.
+	// 0 checks the call against the limit without taking anything. A cost above the
+	// limit's capacity fails the call with codes.ResourceExhausted and no RetryInfo, since
+	// it could never pass; a negative cost is a bug in the CostFunc, a configuration
+	// error: the call fails with codes.Internal. Default: every call costs 1.
 	Cost CostFunc
 
 	// MissingKey says what happens when Key finds no usable key. Default
@@ -113,77 +113,6 @@ type Rule struct {
 	// either way. Default false.
 	PerMessage bool
 }
-
-// CostFunc returns the units a call costs under a rule. It must be safe for concurrent use.
-type CostFunc func(ctx context.Context, fullMethod string, req any) int
-
-// MissingKeyPolicy says what happens to a call whose rule's [KeyFunc] finds no key, or one
-// longer than 4096 bytes. No policy pools such calls into one shared bucket, where one
-// client could exhaust everyone's budget.
-type MissingKeyPolicy uint8
-
-const (
-	// MissingKeyFallback limits the call by its client IP address instead, under the
-	// same rule and limit but in a namespace of its own, so a call cannot escape a rule
-	// by leaving out its metadata. When the client has no IP address either (a Unix
-	// socket), the call is rejected as by MissingKeyReject. The default: it never leaves
-	// a rule unenforced and never turns away clients that are merely anonymous.
-	MissingKeyFallback MissingKeyPolicy = iota
-
-	// MissingKeyReject fails the call with codes.InvalidArgument.
-	MissingKeyReject
-
-	// MissingKeySkip exempts the call from the rule: for rules meant only for some
-	// calls, such as a per-user limit next to a per-IP one that covers anonymous clients.
-	MissingKeySkip
-)
-
-// FailPolicy says what happens to a call when a store fails.
-type FailPolicy uint8
-
-const (
-	// FailOpen lets the call through, as if the failed store's rules did not apply;
-	// rules on stores that did answer are still enforced. The default: a rate limiter
-	// protects a service, and its own outage should not become the service's outage.
-	FailOpen FailPolicy = iota
-
-	// FailClosed fails the call with codes.Unavailable: for limits that guard money or
-	// abuse, where an unlimited minute costs more than an unavailable one.
-	FailClosed
-)
-
-// HeaderStyle selects the rate-limit metadata the interceptors send. Values are those of
-// the rule closest to exhaustion; the package documentation gives the exact mapping.
-type HeaderStyle uint8
-
-const (
-	// HeadersIETF sends the structured fields of draft-ietf-httpapi-ratelimit-headers-10
-	// as metadata: ratelimit-policy: "name";q=100;w=60 and ratelimit: "name";r=42;t=17.
-	// The default.
-	HeadersIETF HeaderStyle = iota
-
-	// HeadersLegacy sends x-ratelimit-limit, x-ratelimit-remaining and
-	// x-ratelimit-reset (seconds from now), the convention most existing clients read.
-	HeadersLegacy
-
-	// HeadersBoth sends both sets.
-	HeadersBoth
-
-	// HeadersNone sends no rate-limit metadata; retry-after is still sent with denials.
-	// Allowed calls then allocate nothing for metadata.
-	HeadersNone
-)
-
-// ErrConfig is wrapped by every error an Interceptor's configuration causes.
-var ErrConfig = errors.New("grpclimit: invalid configuration")
-
-// ErrNoKey is wrapped by the errors [Interceptor.OnError] hears about calls whose rule
-// found no usable key.
-var ErrNoKey = errors.New("grpclimit: no key")
-
-// maxKeyLen is the longest key a KeyFunc may return, in bytes; a longer one is treated
-// as missing, so that a client cannot make keys expensive to store.
-const maxKeyLen = 4 << 10
 
 // Validate reports whether the configuration is valid: every rule has a Limiter with a
 // store and a valid limit, a unique valid name, and valid method patterns. The errors

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/go-ratelimit/ratelimit/httplimit"
+	"github.com/go-ratelimit/ratelimit/internal/clientip"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 )
@@ -68,7 +68,8 @@ func peerKey(ctx context.Context, prefix string, v4, v6 int) string {
 	if !ok {
 		return ""
 	}
-	return groupedKey(prefix, ip, v4, v6)
+	res := clientip.Resolver{V4: v4, V6: v6}
+	return groupedKey(prefix, ip, &res)
 }
 
 // peerAddr returns the normalised IP address of the connection's peer.
@@ -93,52 +94,38 @@ func peerAddr(ctx context.Context) (netip.Addr, bool) {
 	if !ip.IsValid() {
 		return netip.Addr{}, false
 	}
-	return ip.Unmap().WithZone(""), true
+	return clientip.Normalise(ip), true
 }
 
-// groupedKey returns prefix followed by ip grouped by v4 or v6 bits: the address when the
-// bits cover it all, else the prefix, "198.51.100.0/24".
-func groupedKey(prefix string, ip netip.Addr, v4, v6 int) string {
-	bits := v6
-	if ip.Is4() {
-		bits = v4
-	}
+// groupedKey returns prefix followed by the key of ip under res.
+func groupedKey(prefix string, ip netip.Addr, res *clientip.Resolver) string {
 	var buf [128]byte
-	b := append(buf[:0], prefix...)
-	if bits >= ip.BitLen() {
-		b = ip.AppendTo(b)
-	} else {
-		pfx, err := ip.Prefix(bits)
-		if err != nil {
-			return ""
-		}
-		b = pfx.AppendTo(b)
-	}
-	return string(b)
+	return string(res.AppendKey(append(buf[:0], prefix...), ip))
 }
 
-// clientIP derives the addresses of rules without a Key and of MissingKeyFallback.
+// clientIP derives the addresses of rules without a Key and of MissingKeyFallback, with
+// the resolver httplimit.ClientIP uses, reading the forwarding metadata instead of a
+// header.
 type clientIP struct {
-	cfg    httplimit.ClientIP
-	v4, v6 int
-	header string // the metadata key of cfg.ProxyHeader
+	res    clientip.Resolver
+	header string // the metadata key of the ProxyHeader
 }
 
 func newClientIP(cfg httplimit.ClientIP) *clientIP {
-	c := &clientIP{cfg: cfg, v4: cfg.IPv4Prefix, v6: cfg.IPv6Prefix}
-	if c.v4 <= 0 || c.v4 > 32 {
-		c.v4 = defaultIPv4Bits
+	header := cfg.ProxyHeader
+	if header == "" {
+		header = "X-Forwarded-For"
 	}
-	if c.v6 <= 0 {
-		c.v6 = defaultIPv6Bits
+	return &clientIP{
+		res: clientip.Resolver{
+			Trusted:   slices.Clone(cfg.TrustedProxies),
+			Forwarded: strings.EqualFold(header, "Forwarded"),
+			V4:        cfg.IPv4Prefix,
+			V6:        cfg.IPv6Prefix,
+			NoKey:     ErrNoKey,
+		},
+		header: strings.ToLower(header),
 	}
-	c.v6 = min(c.v6, 128)
-	c.cfg.TrustedProxies = slices.Clone(cfg.TrustedProxies)
-	if c.cfg.ProxyHeader == "" {
-		c.cfg.ProxyHeader = "X-Forwarded-For"
-	}
-	c.header = strings.ToLower(c.cfg.ProxyHeader)
-	return c
 }
 
 // key returns prefix followed by the client's grouped address, or an error when it is
@@ -149,22 +136,14 @@ func (c *clientIP) key(ctx context.Context, prefix string) (string, error) {
 	if !ok {
 		return "", errors.New("the peer has no IP address")
 	}
-	if len(c.cfg.TrustedProxies) > 0 && slices.ContainsFunc(c.cfg.TrustedProxies, func(p netip.Prefix) bool { return p.Contains(ip) }) {
-		values := metadata.ValueFromIncomingContext(ctx, c.header)
-		if len(values) == 0 {
-			return groupedKey(prefix, ip, c.v4, c.v6), nil // the proxy itself
-		}
-		r := &http.Request{
-			RemoteAddr: netip.AddrPortFrom(ip, 0).String(),
-			Header:     http.Header{http.CanonicalHeaderKey(c.cfg.ProxyHeader): values},
-		}
-		client, err := c.cfg.Addr(r)
+	if c.res.IsTrusted(ip) {
+		client, err := c.res.Client(ip, metadata.ValueFromIncomingContext(ctx, c.header))
 		if err != nil {
 			return "", fmt.Errorf("metadata %s: %w", c.header, err)
 		}
 		ip = client
 	}
-	return groupedKey(prefix, ip, c.v4, c.v6), nil
+	return groupedKey(prefix, ip, &c.res), nil
 }
 
 // Metadata returns a KeyFunc that reads the first non-empty value of the request metadata

@@ -3,7 +3,7 @@ package grpclimit
 import (
 	"strconv"
 
-	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/internal/multi"
 	"github.com/go-ratelimit/ratelimit/internal/sfield"
 	"google.golang.org/grpc/metadata"
 )
@@ -18,14 +18,14 @@ const (
 	MetadataRetryAfter = "retry-after"           // denials: seconds, rounded up, before retrying
 )
 
-// metadata returns the rate-limit metadata of a decision: rules[i] got res[i], and
-// res[lim] is the limiting result. It returns nil when nothing is to be sent. All values
-// share one string and one slice: a few allocations per call, whatever the style.
-func (c *compiled) metadata(rules []*crule, res []ratelimit.Result, lim int, denied bool) metadata.MD {
+// metadata returns the rate-limit metadata of a decision on es, whose entry lim is the
+// limiting one. It returns nil when nothing is to be sent. All values share one string
+// and one slice: a few allocations per call, whatever the style.
+func (c *compiled) metadata(es []multi.Entry, lim int, denied bool) metadata.MD {
 	if lim < 0 || (c.headers == HeadersNone && !denied) {
 		return nil
 	}
-	r := res[lim]
+	r := es[lim].Result
 	t := r.ResetAfter
 	if denied {
 		t = r.RetryAfter
@@ -44,25 +44,20 @@ func (c *compiled) metadata(rules []*crule, res []ratelimit.Result, lim int, den
 	}
 	style := c.headers
 	if style == HeadersIETF || style == HeadersBoth {
-		// One item per rule, in the order of the rules.
-		var orderBuf [8]int
-		order := orderBuf[:0]
-		for i := range rules {
-			j := len(order)
-			order = append(order, i)
-			for ; j > 0 && rules[order[j-1]].index > rules[i].index; j-- {
-				order[j] = order[j-1]
+		// One item per decided rule, in the order of the rules.
+		first := true
+		for i := range es {
+			if !es[i].Decided {
+				continue
 			}
-			order[j] = i
-		}
-		for k, i := range order {
-			if k > 0 {
+			if !first {
 				b = append(b, ", "...)
 			}
-			b = sfield.AppendPolicy(b, rules[i].name, res[i].Limit)
+			first = false
+			b = sfield.AppendPolicy(b, es[i].Rule.Name, es[i].Result.Limit)
 		}
 		field(MetadataPolicy)
-		b = sfield.AppendLimit(b, rules[lim].name, r.Remaining, t)
+		b = sfield.AppendLimit(b, es[lim].Rule.Name, r.Remaining, t)
 		field(MetadataRateLimit)
 	}
 	if style == HeadersLegacy || style == HeadersBoth {

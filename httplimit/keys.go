@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/go-ratelimit/ratelimit/internal/clientip"
 )
 
 // KeyFunc returns the key a request is limited by: a client address, an API key, a user
@@ -77,31 +79,38 @@ func (c ClientIP) compiled() *ClientIP {
 	return &c
 }
 
+// resolver returns the client-address resolver of c.
+func (c *ClientIP) resolver() clientip.Resolver {
+	return clientip.Resolver{
+		Trusted:   c.TrustedProxies,
+		Forwarded: strings.EqualFold(c.ProxyHeader, "Forwarded"),
+		V4:        c.IPv4Prefix,
+		V6:        c.IPv6Prefix,
+		NoKey:     ErrNoKey,
+	}
+}
+
 // Addr returns the client's address as described on [ClientIP], normalised but not
 // grouped by prefix. The error wraps [ErrNoKey].
 func (c *ClientIP) Addr(r *http.Request) (netip.Addr, error) {
-	peer, err := parsePeer(r.RemoteAddr)
+	peer, err := clientip.ParsePeer(r.RemoteAddr, ErrNoKey)
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	if !trusted(c.TrustedProxies, peer) {
+	res := c.resolver()
+	if !res.IsTrusted(peer) {
 		return peer, nil
 	}
 	var values []string
-	name := c.ProxyHeader
-	switch {
+	switch name := c.ProxyHeader; {
 	case c.canonical:
 		values = r.Header[name]
 	case name == "":
-		name = "X-Forwarded-For"
-		values = r.Header[name]
+		values = r.Header["X-Forwarded-For"]
 	default:
 		values = r.Header.Values(name)
 	}
-	if len(values) == 0 {
-		return peer, nil // the proxy itself, or a request that did not come through it
-	}
-	return forwardedClient(values, strings.EqualFold(name, "Forwarded"), c.TrustedProxies)
+	return res.Client(peer, values)
 }
 
 // Prefix returns the network the client's address is grouped in: the address masked to
@@ -111,7 +120,8 @@ func (c *ClientIP) Prefix(r *http.Request) (netip.Prefix, error) {
 	if err != nil {
 		return netip.Prefix{}, err
 	}
-	return a.Prefix(c.bits(a))
+	res := c.resolver()
+	return a.Prefix(res.Bits(a))
 }
 
 // Key is a [KeyFunc]: it returns the client's prefix as text, "192.0.2.1" for a whole
@@ -131,229 +141,8 @@ func (c *ClientIP) appendKey(dst []byte, r *http.Request) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	return appendPrefix(dst, a, c.bits(a)), nil
-}
-
-func (c *ClientIP) bits(a netip.Addr) int {
-	if a.Is4() {
-		if c.IPv4Prefix <= 0 || c.IPv4Prefix > 32 {
-			return 32
-		}
-		return c.IPv4Prefix
-	}
-	switch {
-	case c.IPv6Prefix <= 0:
-		return 64
-	case c.IPv6Prefix > 128:
-		return 128
-	}
-	return c.IPv6Prefix
-}
-
-// appendPrefix appends a masked to bits, as an address when bits covers it all, else as
-// a prefix.
-func appendPrefix(dst []byte, a netip.Addr, bits int) []byte {
-	if bits == a.BitLen() {
-		return a.AppendTo(dst)
-	}
-	p, _ := a.Prefix(bits) // bits is in range for a's family
-	dst = p.Addr().AppendTo(dst)
-	dst = append(dst, '/')
-	return strconv.AppendInt(dst, int64(bits), 10)
-}
-
-// parsePeer parses Request.RemoteAddr: "ip:port", "[ip6]:port", or a bare address.
-func parsePeer(s string) (netip.Addr, error) {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return normalise(ap.Addr()), nil
-	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return normalise(a), nil
-	}
-	return netip.Addr{}, fmt.Errorf("%w: peer address %q is not an IP address", ErrNoKey, truncate(s))
-}
-
-func normalise(a netip.Addr) netip.Addr { return a.Unmap().WithZone("") }
-
-func trusted(proxies []netip.Prefix, a netip.Addr) bool {
-	for _, p := range proxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// forwardedClient walks the hops of a forwarding header, given as its field lines in
-// order, and returns the rightmost address that is not a trusted proxy, or the leftmost
-// address when all are trusted. forwarded selects RFC 7239 syntax; otherwise each hop is
-// an address, as in X-Forwarded-For.
-func forwardedClient(lines []string, forwarded bool, proxies []netip.Prefix) (netip.Addr, error) {
-	// Walking left to right, the answer is the last hop that is untrusted or malformed:
-	// exactly the first such hop walking from the right.
-	var (
-		first, last       netip.Addr
-		lastBad           string
-		seenLast, seenAny bool
-	)
-	visit := func(node string) {
-		a, ok := parseNode(node)
-		if !seenAny {
-			first, seenAny = a, true
-			if !ok {
-				first = netip.Addr{}
-			}
-		}
-		if !ok || !trusted(proxies, a) {
-			seenLast = true
-			last, lastBad = a, ""
-			if !ok {
-				last, lastBad = netip.Addr{}, node
-			}
-		}
-	}
-	for _, line := range lines {
-		if forwarded {
-			eachForwardedFor(line, visit)
-		} else {
-			for hop := range strings.SplitSeq(line, ",") {
-				if strings.TrimSpace(hop) != "" {
-					visit(hop)
-				}
-			}
-		}
-	}
-	switch {
-	case seenLast && last.IsValid():
-		return last, nil
-	case seenLast:
-		return netip.Addr{}, fmt.Errorf("%w: forwarded address %q is not an IP address", ErrNoKey, truncate(lastBad))
-	case first.IsValid():
-		return first, nil
-	}
-	return netip.Addr{}, fmt.Errorf("%w: empty forwarding header", ErrNoKey)
-}
-
-// parseNode parses one hop: an address, optionally quoted (RFC 7239), in brackets when
-// IPv6, optionally with a port.
-func parseNode(s string) (netip.Addr, bool) {
-	s = strings.TrimSpace(s)
-	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
-		s = s[1 : len(s)-1]
-		if strings.IndexByte(s, '\\') >= 0 {
-			s = unescapeQuoted(s)
-		}
-	}
-	switch {
-	case strings.HasPrefix(s, "["):
-		end := strings.IndexByte(s, ']')
-		if end < 0 {
-			return netip.Addr{}, false
-		}
-		rest := s[end+1:]
-		if rest != "" && !validPort(rest) {
-			return netip.Addr{}, false
-		}
-		s = s[1:end]
-		a, err := netip.ParseAddr(s)
-		if err != nil || !a.Is6() {
-			return netip.Addr{}, false
-		}
-		return normalise(a), true
-	case strings.Count(s, ":") == 1: // IPv4 with a port
-		host, port, _ := strings.Cut(s, ":")
-		if !validPort(":" + port) {
-			return netip.Addr{}, false
-		}
-		a, err := netip.ParseAddr(host)
-		if err != nil || !a.Is4() {
-			return netip.Addr{}, false
-		}
-		return a, true
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	return normalise(a), true
-}
-
-// validPort reports whether s is ":" followed by a port: digits, or an RFC 7239
-// obfuscated port ("_abc").
-func validPort(s string) bool {
-	if len(s) < 2 || s[0] != ':' {
-		return false
-	}
-	s = s[1:]
-	if s[0] == '_' {
-		return len(s) > 1 && strings.Trim(s[1:], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == ""
-	}
-	return len(s) <= 5 && strings.Trim(s, "0123456789") == ""
-}
-
-// eachForwardedFor calls visit with the for= value of each element of an RFC 7239
-// Forwarded field line, in order, and with "" for an element that has none. Quoted
-// strings may hold commas, semicolons and equals signs. Empty elements are skipped, as
-// RFC 9110 list syntax allows.
-func eachForwardedFor(line string, visit func(string)) {
-	for {
-		end := indexUnquoted(line, ',')
-		elem := line[:end]
-		if strings.TrimSpace(elem) != "" {
-			node, found := "", false
-			for {
-				pend := indexUnquoted(elem, ';')
-				name, value, ok := strings.Cut(elem[:pend], "=")
-				if ok && !found && strings.EqualFold(strings.TrimSpace(name), "for") {
-					node, found = value, true
-				}
-				if pend == len(elem) {
-					break
-				}
-				elem = elem[pend+1:]
-			}
-			visit(node)
-		}
-		if end == len(line) {
-			return
-		}
-		line = line[end+1:]
-	}
-}
-
-// indexUnquoted returns the index of the first sep in s outside quoted strings, or len(s).
-func indexUnquoted(s string, sep byte) int {
-	quoted := false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case quoted && c == '\\':
-			i++
-		case c == '"':
-			quoted = !quoted
-		case !quoted && c == sep:
-			return i
-		}
-	}
-	return len(s)
-}
-
-// unescapeQuoted removes the backslashes of an RFC 9110 quoted-pair.
-func unescapeQuoted(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+1 < len(s) {
-			i++
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
+	res := c.resolver()
+	return res.AppendKey(dst, a), nil
 }
 
 // Header returns a [KeyFunc] that keys requests by the value of the header name, such as
@@ -427,7 +216,7 @@ func Route(mux *http.ServeMux) KeyFunc {
 				return p, nil
 			}
 		}
-		return "", fmt.Errorf("%w: no route matches %s %q", ErrNoKey, r.Method, truncate(r.URL.Path))
+		return "", fmt.Errorf("%w: no route matches %s %q", ErrNoKey, r.Method, clientip.Truncate(r.URL.Path))
 	}
 }
 

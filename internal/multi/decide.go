@@ -27,6 +27,7 @@ type Entry struct {
 
 	limit    ratelimit.Limit
 	prepared bool
+	failed   error // the rule's limit is invalid: left out of the decision
 }
 
 // Verdict is what became of a decision.
@@ -87,10 +88,20 @@ func (s *Set) decide(ctx context.Context, es []Entry) Outcome {
 			}
 		}
 	}
-	if len(es) == 1 {
+	out := Outcome{Verdict: Allowed, Limiting: -1}
+	live := 0
+	for i := range es {
+		if e := &es[i]; e.failed != nil {
+			if out.Err == nil {
+				out.Err, out.Rule = e.failed, e.Rule
+			}
+		} else {
+			live++
+		}
+	}
+	if live == len(es) && len(es) == 1 {
 		return s.decideOne(ctx, &es[0])
 	}
-	out := Outcome{Verdict: Allowed, Limiting: -1}
 	// Entry indices ordered by group, rule order kept within a group.
 	var ob [inline]int
 	order := ob[:0]
@@ -98,6 +109,9 @@ func (s *Set) decide(ctx context.Context, es []Entry) Outcome {
 		order = make([]int, 0, len(es))
 	}
 	for i := range es {
+		if es[i].failed != nil {
+			continue
+		}
 		j := len(order)
 		order = append(order, i)
 		for ; j > 0 && es[order[j-1]].Rule.group > es[i].Rule.group; j-- {
@@ -136,8 +150,18 @@ func (s *Set) decide(ctx context.Context, es []Entry) Outcome {
 // entries not yet prepared; a front end that calls Prepare as it builds each entry stops
 // at the first refused cost, before the later rules' keys and costs are computed.
 func (s *Set) Prepare(e *Entry) (o Outcome, refused bool) {
-	e.Decided, e.prepared = false, true
+	e.Decided, e.prepared, e.failed = false, true, nil
 	e.limit = e.Rule.Limiter.Limit()
+	if err := e.limit.Validate(); err != nil {
+		// SetLimit broke the rule's limit: the rule fails alone, as a store failure,
+		// rather than failing the whole batch of its store.
+		e.failed = fmt.Errorf("rule %q: %w", e.Rule.Name, err)
+		s.report(e.Rule, ratelimit.Failed, 0, e.failed)
+		if s.closed {
+			return Outcome{Verdict: Unavailable, Limiting: -1, Rule: e.Rule, Err: e.failed}, true
+		}
+		return Outcome{}, false
+	}
 	r := e.Rule
 	switch capacity := e.limit.Capacity(r.Limiter.Algorithm()); {
 	case e.N < 0:
