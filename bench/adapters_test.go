@@ -39,16 +39,26 @@ var adapters = []adapter{
 	{"ratelimit-gcra", openOurs(ratelimit.GCRA)},
 	{"ratelimit-token_bucket", openOurs(ratelimit.TokenBucket)},
 	{"ratelimit-fixed_window", openOurs(ratelimit.FixedWindow)},
+	{"ratelimit-leaky_bucket", openOurs(ratelimit.LeakyBucket)},
+	{"ratelimit-sliding_window_counter", openOurs(ratelimit.SlidingWindowCounter)},
+	{"ratelimit-sliding_window_log", openOurs(ratelimit.SlidingWindowLog)},
 	{"x-time-rate", openXTime},
 	{"sethvargo-go-limiter", openGoLimiter},
 	{"ulule-limiter", openUlule},
 	{"throttled", openThrottled},
 }
 
-// openOurs uses memorystore.New(nil), the defaults, through a ratelimit.Limiter.
+// openOurs uses memorystore.New(nil), the defaults, through a ratelimit.Limiter, called
+// through an allowFunc as every peer is. For SlidingWindowLog the store holds twice the
+// default MaxKeys: a log of one instant counts as two keys, and BenchmarkMemoryPerKey
+// checks that none of its keys was evicted.
 func openOurs(alg ratelimit.Algorithm) func(int, time.Duration) (*instance, error) {
 	return func(burst int, period time.Duration) (*instance, error) {
-		store := memorystore.New(nil)
+		var opts *memorystore.Options
+		if alg == ratelimit.SlidingWindowLog {
+			opts = &memorystore.Options{MaxKeys: 2 << 20}
+		}
+		store := memorystore.New(opts)
 		lim := ratelimit.New(store, alg, ratelimit.Limit{Rate: burst, Period: period})
 		allow := func(ctx context.Context, key string) (bool, error) {
 			r, err := lim.Allow(ctx, key)

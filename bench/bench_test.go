@@ -35,6 +35,24 @@ func openHuge(b *testing.B, a adapter) *instance {
 	return in
 }
 
+// cpuMeter measures the CPU time of the process over a benchmark's timed calls. On a
+// machine shared with other work, CPU time per call varies far less than wall time, which
+// includes the time the benchmark waited for a core.
+type cpuMeter struct{ start time.Duration }
+
+func startCPU() cpuMeter {
+	t, _ := cpuTime()
+	return cpuMeter{t}
+}
+
+// report reports the CPU time per call as cpu-ns/op.
+func (m cpuMeter) report(b *testing.B, calls int64) {
+	t, ok := cpuTime()
+	if ok && calls > 0 {
+		b.ReportMetric(float64(t-m.start)/float64(calls), "cpu-ns/op")
+	}
+}
+
 // report checks that every timed call was allowed and without error, and reports
 // allowed/op (1 when so).
 func report(b *testing.B, calls, allowed, errs int64) {
@@ -48,6 +66,37 @@ func report(b *testing.B, calls, allowed, errs int64) {
 	}
 }
 
+// clockBase is the reference instant of BenchmarkClock.
+var clockBase = time.Now()
+
+// BenchmarkClock measures the clock reads the limiters pay for on every call, in the same
+// run as the scenarios: time.Since, as our store reads the monotonic clock, and time.Now,
+// as the peers do.
+func BenchmarkClock(b *testing.B) {
+	b.Run("read=time.Since", func(b *testing.B) {
+		var sum time.Duration
+		cpu := startCPU()
+		for b.Loop() {
+			sum += time.Since(clockBase)
+		}
+		cpu.report(b, int64(b.N))
+		if sum <= 0 {
+			b.Fatal("the clock did not move")
+		}
+	})
+	b.Run("read=time.Now", func(b *testing.B) {
+		var sum int64
+		cpu := startCPU()
+		for b.Loop() {
+			sum += time.Now().UnixNano()
+		}
+		cpu.report(b, int64(b.N))
+		if sum == 0 {
+			b.Fatal("the clock read zero")
+		}
+	})
+}
+
 // BenchmarkHotKey measures decisions on one key from one goroutine.
 func BenchmarkHotKey(b *testing.B) {
 	ctx := context.Background()
@@ -58,6 +107,7 @@ func BenchmarkHotKey(b *testing.B) {
 			allow := in.allow
 			b.ReportAllocs()
 			var calls, allowed, errs int64
+			cpu := startCPU()
 			for b.Loop() {
 				ok, err := allow(ctx, "user:123456")
 				calls++
@@ -68,6 +118,7 @@ func BenchmarkHotKey(b *testing.B) {
 					errs++
 				}
 			}
+			cpu.report(b, calls)
 			report(b, calls, allowed, errs)
 		})
 	}
@@ -87,6 +138,7 @@ func BenchmarkHotKeyParallel(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			var calls, allowed, errs atomic.Int64
+			cpu := startCPU()
 			b.RunParallel(func(pb *testing.PB) {
 				var c, ok, e int64
 				for pb.Next() {
@@ -104,6 +156,7 @@ func BenchmarkHotKeyParallel(b *testing.B) {
 				errs.Add(e)
 			})
 			b.StopTimer()
+			cpu.report(b, calls.Load())
 			report(b, calls.Load(), allowed.Load(), errs.Load())
 		})
 	}
@@ -143,6 +196,7 @@ func BenchmarkManyKeys(b *testing.B) {
 			var calls, allowed, errs atomic.Int64
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := startCPU()
 			b.RunParallel(func(pb *testing.PB) {
 				// Spread the starting points: 0, 37%, 74%, 11%, ... of the slice.
 				i := int(goroutine.Add(1)-1) * (numKeys * 37 / 100) % numKeys
@@ -165,6 +219,7 @@ func BenchmarkManyKeys(b *testing.B) {
 				errs.Add(e)
 			})
 			b.StopTimer()
+			cpu.report(b, calls.Load())
 			report(b, calls.Load(), allowed.Load(), errs.Load())
 		})
 	}

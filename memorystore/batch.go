@@ -101,7 +101,7 @@ func (s *Store) item(r ratelimit.Request) (batchItem, error) {
 	if err := ratelimit.CheckKey(r.Key); err != nil {
 		return batchItem{}, err
 	}
-	p, err := algo.NewParams(r.Algorithm, r.Limit)
+	p, err := s.params(r.Algorithm, r.Limit)
 	if err != nil {
 		return batchItem{}, err
 	}

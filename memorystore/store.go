@@ -90,12 +90,43 @@ type Store struct {
 	shardShift   uint // shard index = id.b >> shardShift
 	maxPerShard  int
 	closed       atomic.Bool
+	limits       [limitCache]atomic.Pointer[compiled]
 	stop         chan struct{}
 	sweeperDone  chan struct{}
 	closeOnce    sync.Once
 }
 
 var _ ratelimit.Store = (*Store)(nil)
+
+// limitCache is the number of compiled limits a store keeps: a limit is validated and
+// converted to the algorithms' integers once, not on every call.
+const (
+	limitCacheBits = 6
+	limitCache     = 1 << limitCacheBits
+)
+
+// compiled is a limit under an algorithm, validated and converted. Shared, never modified.
+type compiled struct {
+	alg   ratelimit.Algorithm
+	limit ratelimit.Limit
+	p     algo.Params
+}
+
+// params returns alg and limit as algo.Params, from the cache when they are in it. A
+// limit missing from the cache takes its slot only if the slot is free, so that callers
+// alternating between limits that share a slot do not allocate on each call.
+func (s *Store) params(alg ratelimit.Algorithm, limit ratelimit.Limit) (algo.Params, error) {
+	h := (uint64(limit.Rate) ^ uint64(limit.Period)>>10 ^ uint64(limit.Burst)<<20 ^ uint64(alg)<<40) * 0x9e3779b97f4a7c15
+	c := &s.limits[h>>(64-limitCacheBits)]
+	if e := c.Load(); e != nil && e.alg == alg && e.limit == limit {
+		return e.p, nil
+	}
+	p, err := algo.NewParams(alg, limit)
+	if err == nil && c.Load() == nil {
+		c.Store(&compiled{alg: alg, limit: limit, p: p})
+	}
+	return p, err
+}
 
 type shard struct {
 	mu       sync.Mutex
@@ -249,7 +280,7 @@ func (s *Store) Take(ctx context.Context, key string, alg ratelimit.Algorithm, l
 	if err := s.check(ctx, key); err != nil {
 		return ratelimit.Result{}, err
 	}
-	p, err := algo.NewParams(alg, limit)
+	p, err := s.params(alg, limit)
 	if err != nil {
 		return ratelimit.Result{}, err
 	}

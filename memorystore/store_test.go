@@ -205,3 +205,30 @@ func TestTableRemoveKeepsProbeRuns(t *testing.T) {
 		t.Errorf("count = %d, want 192", tb.count)
 	}
 }
+
+// TestLimitCache decides under more limits than the store caches, each on its own key, and
+// checks that every call is decided under its own limit, an invalid one included.
+func TestLimitCache(t *testing.T) {
+	s := newStore(t, nil)
+	for round := range 2 {
+		for i := 1; i <= 3*limitCache; i++ {
+			lim := ratelimit.Limit{Rate: i + 1, Period: time.Duration(i) * time.Hour, Burst: i % 3 * (i + 1)}
+			r, err := s.Take(ctx, "k"+strconv.Itoa(i), ratelimit.GCRA, lim, 1)
+			capacity := lim.Capacity(ratelimit.GCRA)
+			if err != nil || !r.Allowed || r.Remaining != capacity-1-round || r.Limit.Burst != capacity {
+				t.Fatalf("round %d, limit %v: Take = %+v, %v; want allowed, %d remaining", round, lim, r, err, capacity-1-round)
+			}
+		}
+		if _, err := s.Take(ctx, "k", ratelimit.GCRA, ratelimit.Limit{Rate: 1, Period: -time.Second}, 1); !errors.Is(err, ratelimit.ErrInvalidLimit) {
+			t.Fatalf("round %d: invalid limit: err = %v, want ErrInvalidLimit", round, err)
+		}
+	}
+	a, b := ratelimit.PerSecond(1_000_000_000), ratelimit.PerMinute(1_000_000_000)
+	allocs := testing.AllocsPerRun(1000, func() {
+		s.Take(ctx, "a", ratelimit.GCRA, a, 1)
+		s.Take(ctx, "b", ratelimit.TokenBucket, b, 1)
+	})
+	if allocs != 0 {
+		t.Errorf("alternating two limits allocates %v times per pair of calls, want 0", allocs)
+	}
+}

@@ -21,6 +21,11 @@ type Params struct {
 	Rate   uint64 // units per Period, > 0
 	Period uint64 // nanoseconds, > 0
 	Cap    uint64 // capacity: Burst or Rate for buckets, Rate for windows; > 0
+
+	// T is the emission interval Period/Rate in nanoseconds when Rate divides Period, and
+	// 0 otherwise (or when unknown). GCRA then decides in whole nanoseconds; the result is
+	// the same either way.
+	T uint64
 }
 
 // NewParams validates alg and l and converts them.
@@ -31,7 +36,11 @@ func NewParams(alg ratelimit.Algorithm, l ratelimit.Limit) (Params, error) {
 	if err := l.Validate(); err != nil {
 		return Params{}, err
 	}
-	return Params{Rate: uint64(l.Rate), Period: uint64(l.Period), Cap: uint64(l.Capacity(alg))}, nil
+	p := Params{Rate: uint64(l.Rate), Period: uint64(l.Period), Cap: uint64(l.Capacity(alg))}
+	if alg == ratelimit.GCRA && p.Period%p.Rate == 0 {
+		p.T = p.Period / p.Rate
+	}
+	return p, nil
 }
 
 // Cost validates n under p and returns it as a uint64.
