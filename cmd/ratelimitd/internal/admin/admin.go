@@ -21,7 +21,13 @@
 //
 // The API changes what the service enforces. With [Options.Token] unset anyone who can
 // reach the listener can use it, so the service binds it to a loopback address by
-// default.
+// default, and the API answers only requests whose Host is localhost or a loopback
+// address, so that a web page whose name an attacker rebinds to 127.0.0.1 cannot reach
+// it from a browser. Writes from a browser on another origin (by Sec-Fetch-Site, else
+// Origin against Host) are refused with or without a token, and a rule file must be sent
+// as application/json or YAML (application/yaml, application/x-yaml, text/yaml), which
+// no HTML form can send. Refused requests and wrong tokens are logged at most once per
+// 10 seconds each, with the count of those not logged.
 package admin
 
 import (
@@ -35,6 +41,7 @@ import (
 	"sync"
 
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/logsample"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
 )
 
@@ -53,7 +60,8 @@ type Options struct {
 	Token string
 
 	// Logger receives a line at Info for every change (rules set or removed, key reset,
-	// reload) and at Warn for a wrong token or a rejected reload. nil means
+	// reload), at Warn for a rejected reload, and at Warn, at most once per 10 seconds
+	// each with an "unlogged" count, for wrong tokens and refused requests. nil means
 	// slog.New(slog.DiscardHandler).
 	Logger *slog.Logger
 
@@ -71,6 +79,7 @@ type Options struct {
 // Handler returns the admin API over e. It is safe for concurrent use.
 func Handler(e *engine.Engine, opts *Options) http.Handler {
 	a := &api{e: e}
+	a.wrongTokens.Interval, a.refusals.Interval = logEvery, logEvery
 	if opts != nil {
 		a.opts = *opts
 	}
@@ -105,13 +114,15 @@ func Handler(e *engine.Engine, opts *Options) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no endpoint %s; GET / lists them", r.URL.Path))
 	})
-	return a.authenticate(mux)
+	return a.guard(mux)
 }
 
 type api struct {
 	e     *engine.Engine
 	opts  Options
 	token [sha256.Size]byte
+	// wrongTokens and refusals sample the log lines of refused requests.
+	wrongTokens, refusals logsample.Sampler
 	// mu serializes run-time changes from the change to its OnChange call, so that
 	// OnChange receives each change's own set, in the order they land.
 	mu sync.Mutex

@@ -120,6 +120,9 @@ func (f *fixture) raw(method, path, body, token string) *http.Response {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if method == "PUT" {
+		req.Header.Set("Content-Type", "application/yaml")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		f.t.Fatalf("%s %s: %v", method, path, err)

@@ -4,30 +4,80 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
+	"time"
 )
 
-// authenticate requires the bearer token when one is set. Both sides are hashed first so
-// that the comparison takes the same time whatever the length of the token sent.
-func (a *api) authenticate(next http.Handler) http.Handler {
-	if a.opts.Token == "" {
-		return next
-	}
+// logEvery is the shortest time between two log lines of one kind of refused request (a
+// wrong token, a request from a browser on another site): a guessing run writes one line
+// per interval, with the count of the refusals not logged.
+const logEvery = 10 * time.Second
+
+// guard refuses, in this order: without a token, a request whose Host is not a loopback
+// name or address (a DNS-rebound request from a browser); a write from a browser on
+// another origin; and, with a token, a request without it.
+func (a *api) guard(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ratelimitd admin"`)
-			writeError(w, http.StatusUnauthorized, errors.New("a bearer token is required: Authorization: Bearer <token>"))
+		if a.opts.Token == "" && !loopbackHost(r.Host) {
+			a.refused(r, "host is not loopback")
+			writeError(w, http.StatusForbidden, fmt.Errorf("host %q: without a token the admin API answers only requests to localhost or a loopback address", r.Host))
 			return
 		}
-		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
-		if subtle.ConstantTimeCompare(sum[:], a.token[:]) != 1 {
-			a.opts.Logger.Warn("admin: wrong token", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ratelimitd admin", error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, errors.New("wrong token"))
+		if err := cop.Check(r); err != nil {
+			a.refused(r, "cross-origin")
+			writeError(w, http.StatusForbidden, errors.New("a write from another origin is refused"))
+			return
+		}
+		if a.opts.Token != "" && !a.authenticated(w, r) {
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// refused logs a refused request, sampled.
+func (a *api) refused(r *http.Request, why string) {
+	if log, skipped := a.refusals.Sample(time.Now()); log {
+		a.opts.Logger.Warn("admin: request refused", "why", why, "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "unlogged", skipped)
+	}
+}
+
+// loopbackHost reports whether host (a Host header, with or without a port) is
+// "localhost" or a loopback IP address.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// authenticated reports whether r carries the bearer token, answering 401 when it does
+// not. Both sides are hashed first so that the comparison takes the same time whatever
+// the length of the token sent.
+func (a *api) authenticated(w http.ResponseWriter, r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ratelimitd admin"`)
+		writeError(w, http.StatusUnauthorized, errors.New("a bearer token is required: Authorization: Bearer <token>"))
+		return false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	if subtle.ConstantTimeCompare(sum[:], a.token[:]) != 1 {
+		if log, skipped := a.wrongTokens.Sample(time.Now()); log {
+			a.opts.Logger.Warn("admin: wrong token", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "unlogged", skipped)
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ratelimitd admin", error="invalid_token"`)
+		writeError(w, http.StatusUnauthorized, errors.New("wrong token"))
+		return false
+	}
+	return true
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -122,6 +123,10 @@ func (a *api) putRules(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if !ruleFileType(r.Header.Get("Content-Type")) {
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type %q: send the rule file as application/json or application/yaml", r.Header.Get("Content-Type")))
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
 		writeBodyError(w, err)
@@ -164,6 +169,20 @@ func (a *api) putRules(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, domainOf(d))
+}
+
+// ruleFileType reports whether a Content-Type is one a rule file may be sent as: JSON or
+// YAML, never a type an HTML form can send.
+func ruleFileType(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	switch mt {
+	case "application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml":
+		return true
+	}
+	return false
 }
 
 func (a *api) deleteRules(w http.ResponseWriter, r *http.Request) {
