@@ -64,9 +64,6 @@ func (s *scratch) reset() {
 }
 
 func (in Interceptor) compile() (*compiled, error) {
-	if in.OnStoreError > FailClosed {
-		return nil, fmt.Errorf("%w: unknown FailPolicy %d", ErrConfig, in.OnStoreError)
-	}
 	if in.Headers > HeadersNone {
 		return nil, fmt.Errorf("%w: unknown HeaderStyle %d", ErrConfig, in.Headers)
 	}
@@ -81,7 +78,7 @@ func (in Interceptor) compile() (*compiled, error) {
 			return nil, fmt.Errorf("%w: rule %q: unknown MissingKeyPolicy %d", ErrConfig, specs[i].Name, r.MissingKey)
 		}
 	}
-	set, err := multi.Compile(specs, multi.Options{FailClosed: in.OnStoreError == FailClosed, Observer: in.Observer})
+	set, err := multi.Compile(specs, multi.Options{OnStoreError: in.OnStoreError, Observer: in.Observer})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}

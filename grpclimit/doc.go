@@ -105,8 +105,9 @@
 // a local in-memory limit, decides its backend's outages itself and returns no error:
 // [Interceptor.OnStoreError] sees only the errors a store does return (Redis with the
 // FailError policy, a closed store, a limit made invalid by
-// [ratelimit.Limiter.SetLimit]). For those, [FailOpen], the default, lets the call through as if
-// that store's rules did not apply; [FailClosed] fails it with codes.Unavailable. Either
+// [ratelimit.Limiter.SetLimit]). For those, [ratelimit.FailOpen], the default, lets the
+// call through as if that store's rules did not apply; [ratelimit.FailClosed] fails it
+// with codes.Unavailable. Either
 // way the error reaches [Interceptor.OnError] and the [ratelimit.Observer] (Outcome
 // Failed). A call whose context has ended fails with the context's status (Canceled or
 // DeadlineExceeded) whatever the policy. An invalid configuration fails every call with

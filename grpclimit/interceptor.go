@@ -48,9 +48,16 @@ type Interceptor struct {
 	// Headers selects the rate-limit metadata sent with responses. Default [HeadersIETF].
 	Headers HeaderStyle
 
-	// OnStoreError decides what happens to a call when a store returns an error; see
-	// [FailPolicy] for which layer decides a Redis outage. Default [FailOpen].
-	OnStoreError FailPolicy
+	// OnStoreError decides what happens to a call when a store returns an error:
+	// [ratelimit.FailOpen] lets it through as if the failed store's rules did not apply;
+	// [ratelimit.FailClosed] fails it with codes.Unavailable. The zero value,
+	// [ratelimit.FailLocal], means FailOpen here: the interceptor keeps no store to
+	// answer locally from. [ratelimit.FailError] is a store's policy, a configuration
+	// error here. A store with a fail policy of its own (redisstore) answers its
+	// backend's outages itself and returns no error, so this policy never sees them; it
+	// applies to a store configured with FailError, a closed store, a limit made invalid
+	// by [ratelimit.Limiter.SetLimit], a custom store. Default FailOpen.
+	OnStoreError ratelimit.FailPolicy
 
 	// OnError, if set, hears about every error a call met: a store failure, a missing
 	// key, a negative cost, a misconfiguration, whatever then became of the call. err

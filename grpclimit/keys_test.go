@@ -185,7 +185,7 @@ func BenchmarkCheck(b *testing.B) {
 func TestEndedContext(t *testing.T) {
 	store := memorystore.New(nil)
 	defer store.Close()
-	c, err := Interceptor{Limiter: ratelimit.New(store, ratelimit.GCRA, ratelimit.PerSecond(1)), OnStoreError: FailClosed}.compile()
+	c, err := Interceptor{Limiter: ratelimit.New(store, ratelimit.GCRA, ratelimit.PerSecond(1)), OnStoreError: ratelimit.FailClosed}.compile()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,26 +29,6 @@ const (
 	MissingKeySkip
 )
 
-// FailPolicy says what happens to a call when a store returns an error.
-//
-// Which layer decides: a store with a fail policy of its own (redisstore) answers its
-// backend's outages itself, by default from a local in-memory limit, and returns no
-// error, so this policy never sees them. It applies to the errors that do reach the
-// interceptor: a store configured to return its failures, a closed store, a limit made
-// invalid by [ratelimit.Limiter.SetLimit], a custom store.
-type FailPolicy uint8
-
-const (
-	// FailOpen lets the call through, as if the failed store's rules did not apply;
-	// rules on stores that did answer are still enforced. The default: a rate limiter
-	// protects a service, and its own outage should not become the service's outage.
-	FailOpen FailPolicy = iota
-
-	// FailClosed fails the call with codes.Unavailable: for limits that guard money or
-	// abuse, where an unlimited minute costs more than an unavailable one.
-	FailClosed
-)
-
 // HeaderStyle selects the rate-limit metadata the interceptors send. Values are those of
 // the rule closest to exhaustion; the package documentation gives the exact mapping.
 type HeaderStyle uint8

@@ -514,11 +514,11 @@ func TestSeveralRulesNoPollution(t *testing.T) {
 
 func TestFailPolicy(t *testing.T) {
 	for _, tc := range []struct {
-		policy grpclimit.FailPolicy
+		policy ratelimit.FailPolicy
 		want   codes.Code
 	}{
-		{grpclimit.FailOpen, codes.OK},
-		{grpclimit.FailClosed, codes.Unavailable},
+		{ratelimit.FailOpen, codes.OK},
+		{ratelimit.FailClosed, codes.Unavailable},
 	} {
 		t.Run(strconv.Itoa(int(tc.policy)), func(t *testing.T) {
 			store := memorystore.New(nil)
@@ -701,6 +701,7 @@ func TestInvalidConfiguration(t *testing.T) {
 		"invalid limit":       {Limiter: ratelimit.New(store, ratelimit.GCRA, ratelimit.Limit{Rate: 1})},
 		"invalid algorithm":   {Limiter: ratelimit.New(store, 0, ratelimit.PerSecond(1))},
 		"unknown fail policy": {Limiter: lim, OnStoreError: 7},
+		"fail error":          {Limiter: lim, OnStoreError: ratelimit.FailError},
 		"unknown missing key": {Limiter: lim, Rules: []grpclimit.Rule{{MissingKey: 9}}},
 		"unknown headers":     {Limiter: lim, Headers: 9},
 	} {

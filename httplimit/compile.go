@@ -43,9 +43,6 @@ func (m *Middleware) build() (*compiled, error) {
 	if m.Headers > HeadersNone {
 		return nil, fmt.Errorf("%w: unknown HeaderStyle %d", ErrConfig, m.Headers)
 	}
-	if m.OnStoreError > FailClosed {
-		return nil, fmt.Errorf("%w: unknown FailPolicy %d", ErrConfig, m.OnStoreError)
-	}
 	rules := m.Rules
 	if len(rules) == 0 {
 		rules = []Rule{{Name: "default"}}
@@ -57,7 +54,7 @@ func (m *Middleware) build() (*compiled, error) {
 			return nil, fmt.Errorf("%w: rule %q: unknown MissingKeyPolicy %d", ErrConfig, specs[i].Name, r.MissingKey)
 		}
 	}
-	set, err := multi.Compile(specs, multi.Options{FailClosed: m.OnStoreError == FailClosed, Observer: m.Observer})
+	set, err := multi.Compile(specs, multi.Options{OnStoreError: m.OnStoreError, Observer: m.Observer})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}

@@ -9,7 +9,7 @@ import (
 // Decision is the outcome of [Middleware.Check] for one request.
 type Decision struct {
 	// Allowed reports whether the request may proceed: every rule that applies admitted
-	// it, none applied, or a store failed and FailOpen let it through.
+	// it, none applied, or a store failed and OnStoreError let it through.
 	Allowed bool
 
 	// Status is the status code the Handler answers instead of calling the next handler:

@@ -84,8 +84,11 @@
 //
 // # Failures
 //
-// When a store fails (Redis down, a closed store), [FailOpen], the default, lets the
-// request through as if that store's rules did not apply; [FailClosed] answers 503. Either
+// A store with a fail policy of its own, such as redisstore's default of answering from
+// a local in-memory limit, decides its backend's outages itself and returns no error.
+// When a store does return one (a store configured with [ratelimit.FailError], a closed
+// store), [Middleware.OnStoreError] decides: [ratelimit.FailOpen], the default, lets the
+// request through as if that store's rules did not apply; [ratelimit.FailClosed] answers 503. Either
 // way the error reaches [Middleware.OnError] and the [ratelimit.Observer] (Outcome
 // Failed). The library never logs.
 //

@@ -64,9 +64,9 @@ func FromEnv(getenv func(string) string, store ratelimit.Store) (*Middleware, er
 	if v := get("RATELIMIT_FAIL"); v != "" {
 		switch strings.ToLower(v) {
 		case "open":
-			m.OnStoreError = FailOpen
+			m.OnStoreError = ratelimit.FailOpen
 		case "closed":
-			m.OnStoreError = FailClosed
+			m.OnStoreError = ratelimit.FailClosed
 		default:
 			return nil, fail("RATELIMIT_FAIL", "want open or closed")
 		}

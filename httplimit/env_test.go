@@ -34,7 +34,7 @@ func TestFromEnv(t *testing.T) {
 	if mw.Limiter.Limit() != ratelimit.PerMinute(100) || mw.Limiter.Algorithm() != ratelimit.TokenBucket {
 		t.Errorf("default limiter: %v %v", mw.Limiter.Limit(), mw.Limiter.Algorithm())
 	}
-	if mw.Headers != httplimit.HeadersBoth || mw.OnStoreError != httplimit.FailClosed || mw.ClientIP.IPv6Prefix != 56 ||
+	if mw.Headers != httplimit.HeadersBoth || mw.OnStoreError != ratelimit.FailClosed || mw.ClientIP.IPv6Prefix != 56 ||
 		mw.ClientIP.ProxyHeader != "X-Real-IP" || len(mw.ClientIP.TrustedProxies) != 2 ||
 		mw.ClientIP.TrustedProxies[1] != netip.MustParsePrefix("192.0.2.7/32") {
 		t.Errorf("middleware %+v", mw)

@@ -47,15 +47,23 @@ type Middleware struct {
 	// allowed or not. Default HeadersIETF.
 	Headers HeaderStyle
 
-	// OnStoreError says what happens to a request when a store returns an error. Stores
-	// with a fail policy of their own (redisstore) answer their backend's outages
-	// themselves and return no error unless configured to: see [FailPolicy] for which
-	// layer decides. Default FailOpen.
-	OnStoreError FailPolicy
+	// OnStoreError says what happens to a request when a store returns an error:
+	// [ratelimit.FailOpen] lets it through as if the failed store's rules did not apply
+	// (rules on stores that did answer are still enforced); [ratelimit.FailClosed]
+	// answers 503, for limits that guard money or abuse. The zero value,
+	// [ratelimit.FailLocal], means FailOpen here: the middleware keeps no store to answer
+	// locally from. [ratelimit.FailError] is a store's policy, a configuration error here.
+	//
+	// Which layer decides: a store with a fail policy of its own (redisstore) answers its
+	// backend's outages itself, by default from a local in-memory limit, and returns no
+	// error, so this policy never sees them. It applies to the errors that do reach the
+	// middleware: a store configured with FailError, a closed store, a custom store.
+	// Default FailOpen.
+	OnStoreError ratelimit.FailPolicy
 
 	// DenyHandler writes the response to a request the middleware does not pass on:
 	// d.Status says why (429 limited, 413 cost above capacity, 400 no key or unreadable
-	// cost, 503 store failure under FailClosed, 500 misconfiguration). The rate-limit
+	// cost, 503 store error under FailClosed, 500 misconfiguration). The rate-limit
 	// headers and Retry-After are already set on w. Default [WriteProblem].
 	DenyHandler func(w http.ResponseWriter, r *http.Request, d *Decision)
 

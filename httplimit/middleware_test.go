@@ -583,7 +583,7 @@ func TestFailPolicy(t *testing.T) {
 
 	shut := serve(t, &httplimit.Middleware{
 		Limiter:      ratelimit.New(closed, ratelimit.GCRA, ratelimit.PerHour(1)),
-		OnStoreError: httplimit.FailClosed,
+		OnStoreError: ratelimit.FailClosed,
 	})
 	resp, body := do(t, "GET", shut.URL)
 	if resp.StatusCode != 503 || !strings.Contains(body, `"status":503`) || strings.Contains(body, "closed") {
@@ -737,6 +737,8 @@ func TestValidate(t *testing.T) {
 		"excluded limited":  {Limiter: lim, Rules: []httplimit.Rule{{Pattern: "/a"}}, Exclude: []string{"/a"}},
 		"invalid limit":     {Limiter: ratelimit.New(store, ratelimit.GCRA, ratelimit.Limit{})},
 		"invalid algorithm": {Limiter: ratelimit.New(store, 0, ratelimit.PerHour(1))},
+		"name of 65 bytes":  {Limiter: lim, Rules: []httplimit.Rule{{Name: strings.Repeat("n", 65)}}},
+		"fail error":        {Limiter: lim, OnStoreError: ratelimit.FailError},
 	}
 	for name, mw := range tests {
 		if err := mw.Validate(); !errors.Is(err, httplimit.ErrConfig) {

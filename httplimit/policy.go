@@ -24,26 +24,6 @@ const (
 	MissingKeySkip
 )
 
-// FailPolicy says what happens to a request when a store returns an error.
-//
-// Which layer decides: a store with a fail policy of its own (redisstore) answers its
-// backend's outages itself, by default from a local in-memory limit, and returns no
-// error, so this policy never sees them. It applies to the errors that do reach the
-// middleware: a store configured to return its failures, a closed store, a custom store.
-type FailPolicy uint8
-
-const (
-	// FailOpen lets the request through, as if the failed store's rules did not apply;
-	// rules on stores that did answer are still enforced. It is the default: a rate
-	// limiter protects a service, and its own outage should not become the service's
-	// outage. The failure reaches OnError and the Observer.
-	FailOpen FailPolicy = iota
-
-	// FailClosed answers 503 Service Unavailable: for limits that guard money or abuse,
-	// where an unlimited minute costs more than an unavailable one.
-	FailClosed
-)
-
 // HeaderStyle selects the rate-limit headers a [Middleware] sends. Values are those of the
 // rule closest to exhaustion (see [Decision.Limiting]); the package documentation gives
 // the exact mapping.

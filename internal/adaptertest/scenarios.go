@@ -204,9 +204,9 @@ func (s Server) testSpoofedForwardedFor(t *testing.T) {
 func (s Server) testFailingStore(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		policy httplimit.FailPolicy
+		policy ratelimit.FailPolicy
 		want   int
-	}{{"default open", httplimit.FailOpen, 200}, {"closed", httplimit.FailClosed, 503}} {
+	}{{"default open", ratelimit.FailOpen, 200}, {"closed", ratelimit.FailClosed, 503}} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := memorystore.New(nil)
 			store.Close() // every Take now fails with ratelimit.ErrClosed

@@ -167,8 +167,12 @@ func TestFailPolicy(t *testing.T) {
 	closed := memorystore.New(nil)
 	closed.Close()
 	good := newStore(t)
-	for _, failClosed := range []bool{false, true} {
-		set, err := Compile([]Spec{{Name: "dead", Limiter: hour(closed, 5)}, {Name: "good", Limiter: hour(good, 5)}}, Options{FailClosed: failClosed})
+	if _, err := Compile(nil, Options{OnStoreError: ratelimit.FailError}); err == nil {
+		t.Error("Compile with OnStoreError FailError: no error")
+	}
+	for _, policy := range []ratelimit.FailPolicy{ratelimit.FailLocal, ratelimit.FailOpen, ratelimit.FailClosed} {
+		failClosed := policy == ratelimit.FailClosed
+		set, err := Compile([]Spec{{Name: "dead", Limiter: hour(closed, 5)}, {Name: "good", Limiter: hour(good, 5)}}, Options{OnStoreError: policy})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -42,9 +42,12 @@ type Rule struct {
 
 // Options configures a [Set].
 type Options struct {
-	// FailClosed makes a store error refuse the decision ([Unavailable]); otherwise the
-	// decision goes on without the failed group's rules (fail open).
-	FailClosed bool
+	// OnStoreError is what a store error does to the decision: [ratelimit.FailClosed]
+	// refuses it ([Unavailable]); [ratelimit.FailOpen], and the zero value
+	// [ratelimit.FailLocal], go on without the failed group's rules, since a front end
+	// keeps no store of its own to answer locally from. [ratelimit.FailError] is a store
+	// policy and a configuration error here.
+	OnStoreError ratelimit.FailPolicy
 
 	// Observer hears about every decision of every rule. Default nil.
 	Observer ratelimit.Observer
@@ -77,7 +80,12 @@ func CheckName(name string) error {
 // Compile checks specs and returns their Set. Errors name the rule; front ends wrap
 // them in their configuration error.
 func Compile(specs []Spec, opts Options) (*Set, error) {
-	s := &Set{Rules: make([]Rule, len(specs)), closed: opts.FailClosed, obs: opts.Observer}
+	switch opts.OnStoreError {
+	case ratelimit.FailLocal, ratelimit.FailOpen, ratelimit.FailClosed:
+	default:
+		return nil, fmt.Errorf("OnStoreError %v: want open (the default) or closed; error is a store's policy", opts.OnStoreError)
+	}
+	s := &Set{Rules: make([]Rule, len(specs)), closed: opts.OnStoreError == ratelimit.FailClosed, obs: opts.Observer}
 	s.anyObs = s.obs != nil
 	names := make(map[string]bool, len(specs))
 	for i, sp := range specs {
