@@ -5,6 +5,10 @@
 //
 // Without redis-server the tests are skipped with a message saying so, unless
 // RATELIMIT_REQUIRE_REDIS=1, which turns the skip into a failure (CI sets it).
+//
+// Importing the package silences go-redis's own logger: tests stop and kill servers on
+// purpose, and the client's lines about refused connections would bury the tests' output.
+// What fails reaches the tests as errors.
 package redistest
 
 import (
@@ -25,7 +29,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
 )
+
+func init() { logging.Disable() }
 
 // RequireEnv is the variable that turns a missing redis-server into a test failure.
 const RequireEnv = "RATELIMIT_REQUIRE_REDIS"

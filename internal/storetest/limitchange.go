@@ -49,11 +49,10 @@ func (s *suite) testLimitChange(t *testing.T) {
 
 	// After a lowered Burst the durations announced hold: the same n passes after
 	// RetryAfter, and the key is full after ResetAfter, not before.
-	P := s.period
-	from := ratelimit.Limit{Rate: 4, Period: P, Burst: 4}
-	to := ratelimit.Limit{Rate: 4, Period: P, Burst: 2}
 	for _, alg := range buckets {
-		s.run(t, alg.String()+"/burst lowered then idle", func(t *testing.T, st ratelimit.Store) {
+		s.runTimed(t, alg.String()+"/burst lowered then idle", func(s *suite, t reporter, st ratelimit.Store) {
+			from := ratelimit.Limit{Rate: 4, Period: s.period, Burst: 4}
+			to := ratelimit.Limit{Rate: 4, Period: s.period, Burst: 2}
 			p := s.probe(t, st, "k", alg, from)
 			p.expect(4, true, 0)
 			p.setLimit(to)
@@ -75,9 +74,9 @@ func (s *suite) testLimitChange(t *testing.T) {
 		})
 	}
 
-	l := ratelimit.Limit{Rate: 10, Period: s.period}
 	for _, alg := range windows {
-		s.run(t, alg.String(), func(t *testing.T, st ratelimit.Store) {
+		s.runTimed(t, alg.String(), func(s *suite, t reporter, st ratelimit.Store) {
+			l := ratelimit.Limit{Rate: 10, Period: s.period}
 			s.room(l.Period, l.Period/4)
 			p := s.probe(t, st, "k", alg, l)
 			p.expect(8, true, 2)

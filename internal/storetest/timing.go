@@ -51,9 +51,9 @@ func (s *suite) fullAfter(p *probe, wait time.Duration) {
 // testRetryAfter checks that waiting RetryAfter after a denial is enough for the same
 // request, and under synctest that it is the least wait that is.
 func (s *suite) testRetryAfter(t *testing.T) {
-	l := ratelimit.Limit{Rate: 3, Period: s.period} // T = Period/3: not whole nanoseconds under synctest
 	for _, alg := range algorithms {
-		s.run(t, alg.String(), func(t *testing.T, st ratelimit.Store) {
+		s.runTimed(t, alg.String(), func(s *suite, t reporter, st ratelimit.Store) {
+			l := ratelimit.Limit{Rate: 3, Period: s.period} // T = Period/3: not whole nanoseconds under synctest
 			for _, n := range []int{1, 2} {
 				s.room(l.Period, l.Period/4)
 				p := s.probe(t, st, fmt.Sprintf("n=%d", n), alg, l)
@@ -71,9 +71,9 @@ func (s *suite) testRetryAfter(t *testing.T) {
 // testResetAfter checks ResetAfter: 0 on a fresh key, exact after a consumption under
 // synctest, and that waiting it out brings the key back to full capacity.
 func (s *suite) testResetAfter(t *testing.T) {
-	l := ratelimit.Limit{Rate: 3, Period: s.period}
 	for _, alg := range algorithms {
-		s.run(t, alg.String(), func(t *testing.T, st ratelimit.Store) {
+		s.runTimed(t, alg.String(), func(s *suite, t reporter, st ratelimit.Store) {
+			l := ratelimit.Limit{Rate: 3, Period: s.period}
 			s.room(l.Period, l.Period/4)
 			p := s.probe(t, st, "k", alg, l)
 			if r := p.expect(0, true, 3); r.ResetAfter != 0 {
@@ -112,9 +112,9 @@ func (s *suite) testResetAfter(t *testing.T) {
 // call: FixedWindow starts over at the boundary; SlidingWindowCounter's reset is one
 // Period after it.
 func (s *suite) testRollover(t *testing.T) {
-	l := ratelimit.Limit{Rate: 3, Period: s.period}
 	for _, alg := range []ratelimit.Algorithm{ratelimit.FixedWindow, ratelimit.SlidingWindowCounter} {
-		s.run(t, alg.String(), func(t *testing.T, st ratelimit.Store) {
+		s.runTimed(t, alg.String(), func(s *suite, t reporter, st ratelimit.Store) {
+			l := ratelimit.Limit{Rate: 3, Period: s.period}
 			if s.h.Synctest {
 				sleepExact(l.Period / 3) // the clock starts at a boundary: leave it
 			} else {
@@ -149,13 +149,14 @@ func (s *suite) testRollover(t *testing.T) {
 // testBoundaryBurst checks the famous boundary burst: Rate units just before a boundary and
 // Rate just after all pass with FixedWindow, and with no other algorithm.
 func (s *suite) testBoundaryBurst(t *testing.T) {
-	const period, margin = time.Second, 100 * time.Millisecond
-	l := ratelimit.Limit{Rate: 2, Period: period}
-	s.run(t, "all", func(t *testing.T, st ratelimit.Store) {
+	s.runTimed(t, "all", func(s *suite, t reporter, st ratelimit.Store) {
+		period := s.scale * time.Second
+		margin := period / 10
+		l := ratelimit.Limit{Rate: 2, Period: period}
 		if d := untilBoundary(period); d > margin+s.slack {
-			time.Sleep(d - margin)
+			s.align(d - margin)
 		} else {
-			time.Sleep(d + period - margin)
+			s.align(d + period - margin)
 		}
 		probes := make([]*probe, len(algorithms))
 		for i, alg := range algorithms {
@@ -163,7 +164,7 @@ func (s *suite) testBoundaryBurst(t *testing.T) {
 			probes[i].expect(1, true, 1)
 			probes[i].expect(1, true, 0)
 		}
-		time.Sleep(untilBoundary(period) + margin)
+		s.align(untilBoundary(period) + margin)
 		for _, p := range probes {
 			want := 0
 			if p.alg == ratelimit.FixedWindow {
@@ -186,8 +187,8 @@ func (s *suite) testBoundaryBurst(t *testing.T) {
 // testBurstAfterIdle checks that after an idle spell a key lets exactly its capacity pass
 // at once: Burst for the buckets, never more.
 func (s *suite) testBurstAfterIdle(t *testing.T) {
-	l := ratelimit.Limit{Rate: 4, Period: s.period, Burst: 2}
-	s.run(t, "all", func(t *testing.T, st ratelimit.Store) {
+	s.runTimed(t, "all", func(s *suite, t reporter, st ratelimit.Store) {
+		l := ratelimit.Limit{Rate: 4, Period: s.period, Burst: 2}
 		s.room(l.Period, l.Period/4)
 		probes := make([]*probe, len(algorithms))
 		for i, alg := range algorithms {
@@ -215,10 +216,10 @@ func (s *suite) testBurstAfterIdle(t *testing.T) {
 
 // testRefill checks that the buckets regain units at Rate per Period.
 func (s *suite) testRefill(t *testing.T) {
-	l := ratelimit.Limit{Rate: 4, Period: s.period}
-	T := interval(l, 1)
 	for _, alg := range buckets {
-		s.run(t, alg.String(), func(t *testing.T, st ratelimit.Store) {
+		s.runTimed(t, alg.String(), func(s *suite, t reporter, st ratelimit.Store) {
+			l := ratelimit.Limit{Rate: 4, Period: s.period}
+			T := interval(l, 1)
 			p := s.probe(t, st, "k", alg, l)
 			p.expect(4, true, 0)
 			p.expect(1, false, 0)
