@@ -73,7 +73,7 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Result, error)
 	}
 	start := time.Now()
 	r, err := l.store.Take(ctx, key, l.alg, *l.limit.Load(), n)
-	l.observe(start, r, err)
+	l.observe(start, key, r, err)
 	return r, err
 }
 

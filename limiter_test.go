@@ -230,7 +230,7 @@ func TestObserver(t *testing.T) {
 	obs := ratelimit.ObserverFunc(func(e ratelimit.Event) {
 		mu.Lock()
 		defer mu.Unlock()
-		counts[e.Rule+"/"+e.KeyClass+"/"+e.Outcome.String()]++
+		counts[e.Rule+"/"+e.KeyClass+"/"+e.Key+"/"+e.Outcome.String()]++
 		if (e.Outcome == ratelimit.Failed) != (e.Err != nil) || e.Latency < 0 {
 			t.Errorf("inconsistent event %+v", e)
 		}
@@ -242,7 +242,7 @@ func TestObserver(t *testing.T) {
 		lim.Allow(ctx, "alice")
 	}
 	lim.Allow(ctx, "")
-	want := map[string]int{"login/user/allowed": 2, "login/user/denied": 1, "login/user/failed": 1}
+	want := map[string]int{"login/user/alice/allowed": 2, "login/user/alice/denied": 1, "login/user//failed": 1}
 	for k, n := range want {
 		if counts[k] != n {
 			t.Errorf("%s observed %d times, want %d (all: %v)", k, counts[k], n, counts)

@@ -25,8 +25,8 @@ func (o Outcome) String() string {
 	return "Outcome(?)"
 }
 
-// Event describes one decision to an [Observer]. Its string fields have bounded
-// cardinality, so they can label metrics: they never hold the key itself.
+// Event describes one decision to an [Observer]. Rule and KeyClass have bounded
+// cardinality, so they can label metrics; Key does not.
 type Event struct {
 	// Rule names the limit: the Limiter's [Options.Name], or the rule of an integration.
 	Rule string
@@ -34,6 +34,11 @@ type Event struct {
 	// KeyClass says what kind of key was limited, such as "ip", "user" or "route"; empty
 	// when unknown.
 	KeyClass string
+
+	// Key is the key decided, as the caller gave it (an integration's key without the
+	// namespace it adds per rule). Its cardinality is unbounded: never label a metric with
+	// it. An Observer that ranks keys keeps a bounded summary of them, as package topkeys does.
+	Key string
 
 	Outcome Outcome
 	Latency time.Duration // time spent deciding, store included
@@ -69,8 +74,8 @@ type Options struct {
 	Observer Observer
 }
 
-func (l *Limiter) observe(start time.Time, r Result, err error) {
-	e := Event{Rule: l.opts.Name, KeyClass: l.opts.KeyClass, Latency: time.Since(start), Err: err}
+func (l *Limiter) observe(start time.Time, key string, r Result, err error) {
+	e := Event{Rule: l.opts.Name, KeyClass: l.opts.KeyClass, Key: key, Latency: time.Since(start), Err: err}
 	switch {
 	case err != nil:
 		e.Outcome = Failed

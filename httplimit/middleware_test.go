@@ -700,7 +700,9 @@ func TestKeyFuncs(t *testing.T) {
 	}
 }
 
-func TestObserverNeverSeesKeys(t *testing.T) {
+// TestObserverEvents checks that events carry the rule, its key class and the key as the
+// rule's key function gave it, without the namespace the middleware adds.
+func TestObserverEvents(t *testing.T) {
 	store := newStore(t)
 	var mu sync.Mutex
 	var got []string
@@ -711,14 +713,14 @@ func TestObserverNeverSeesKeys(t *testing.T) {
 		},
 		Observer: ratelimit.ObserverFunc(func(e ratelimit.Event) {
 			mu.Lock()
-			got = append(got, fmt.Sprintf("%s/%s/%v", e.Rule, e.KeyClass, e.Outcome))
+			got = append(got, fmt.Sprintf("%s/%s/%s/%v", e.Rule, e.KeyClass, e.Key, e.Outcome))
 			mu.Unlock()
 		}),
 	}
 	for range 2 {
 		mw.Check(request("GET", "/", "192.0.2.1:1", "X-User", "alice"))
 	}
-	want := "ip/ip/allowed user/user/allowed user/user/denied"
+	want := "ip/ip/192.0.2.1/allowed user/user/alice/allowed user/user/alice/denied"
 	if strings.Join(got, " ") != want {
 		t.Errorf("events %q, want %q", strings.Join(got, " "), want)
 	}

@@ -156,7 +156,7 @@ func (s *Set) Prepare(e *Entry) (o Outcome, refused bool) {
 		// SetLimit broke the rule's limit: the rule fails alone, as a store failure,
 		// rather than failing the whole batch of its store.
 		e.failed = fmt.Errorf("rule %q: %w", e.Rule.Name, err)
-		s.report(e.Rule, ratelimit.Failed, 0, e.failed)
+		s.report(e.Rule, e.Key, ratelimit.Failed, 0, e.failed)
 		if s.closed {
 			return Outcome{Verdict: Unavailable, Limiting: -1, Rule: e.Rule, Err: e.failed}, true
 		}
@@ -166,11 +166,11 @@ func (s *Set) Prepare(e *Entry) (o Outcome, refused bool) {
 	switch capacity := e.limit.Capacity(r.Limiter.Algorithm()); {
 	case e.N < 0:
 		err := fmt.Errorf("rule %q: %w: cost %d", r.Name, ratelimit.ErrInvalidCost, e.N)
-		s.report(r, ratelimit.Failed, 0, err)
+		s.report(r, e.Key, ratelimit.Failed, 0, err)
 		return Outcome{Verdict: BadCost, Limiting: -1, Rule: r, Err: err}, true
 	case e.N > capacity:
 		err := fmt.Errorf("rule %q: %w: cost %d exceeds the capacity %d", r.Name, ratelimit.ErrInvalidCost, e.N, capacity)
-		s.report(r, ratelimit.Denied, 0, nil)
+		s.report(r, e.Key, ratelimit.Denied, 0, nil)
 		return Outcome{Verdict: TooCostly, Limiting: -1, Rule: r, Err: err}, true
 	}
 	return Outcome{}, false

@@ -2,19 +2,20 @@ package multi
 
 import (
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/go-ratelimit/ratelimit"
 )
 
-// report sends one event to the Set's Observer and to the rule's Limiter's (r.obs, nil
-// when it is the Set's).
-func (s *Set) report(r *Rule, o ratelimit.Outcome, latency time.Duration, err error) {
+// report sends one event about key (namespaced) to the Set's Observer and to the rule's
+// Limiter's (r.obs, nil when it is the Set's).
+func (s *Set) report(r *Rule, key string, o ratelimit.Outcome, latency time.Duration, err error) {
 	lo := r.obs
 	if s.obs == nil && lo == nil {
 		return
 	}
-	e := ratelimit.Event{Rule: r.Name, KeyClass: r.Class, Outcome: o, Latency: latency, Err: err}
+	e := ratelimit.Event{Rule: r.Name, KeyClass: r.Class, Key: r.userKey(key), Outcome: o, Latency: latency, Err: err}
 	if s.obs != nil {
 		s.obs.Observe(e)
 	}
@@ -27,11 +28,11 @@ func (s *Set) report(r *Rule, o ratelimit.Outcome, latency time.Duration, err er
 func (s *Set) reportOne(e *Entry, res ratelimit.Result, err error, latency time.Duration) {
 	switch {
 	case err != nil:
-		s.report(e.Rule, ratelimit.Failed, latency, err)
+		s.report(e.Rule, e.Key, ratelimit.Failed, latency, err)
 	case res.Allowed:
-		s.report(e.Rule, ratelimit.Allowed, latency, nil)
+		s.report(e.Rule, e.Key, ratelimit.Allowed, latency, nil)
 	default:
-		s.report(e.Rule, ratelimit.Denied, latency, nil)
+		s.report(e.Rule, e.Key, ratelimit.Denied, latency, nil)
 	}
 }
 
@@ -40,11 +41,11 @@ func (s *Set) reportOne(e *Entry, res ratelimit.Result, err error, latency time.
 func (s *Set) reportGroup(e *Entry, ok bool, err error, latency time.Duration) {
 	switch {
 	case err != nil:
-		s.report(e.Rule, ratelimit.Failed, latency, err)
+		s.report(e.Rule, e.Key, ratelimit.Failed, latency, err)
 	case ok:
-		s.report(e.Rule, ratelimit.Allowed, latency, nil)
+		s.report(e.Rule, e.Key, ratelimit.Allowed, latency, nil)
 	case !e.Result.Allowed:
-		s.report(e.Rule, ratelimit.Denied, latency, nil)
+		s.report(e.Rule, e.Key, ratelimit.Denied, latency, nil)
 	}
 }
 
@@ -55,4 +56,15 @@ func sameObserver(a, b ratelimit.Observer) bool {
 		return a == nil && b == nil
 	}
 	return reflect.TypeOf(a).Comparable() && reflect.TypeOf(b) == reflect.TypeOf(a) && a == b
+}
+
+// userKey is key without the rule's namespace: the key as the front end computed it.
+func (r *Rule) userKey(key string) string {
+	if k, ok := strings.CutPrefix(key, r.Prefix); ok {
+		return k
+	}
+	if k, ok := strings.CutPrefix(key, r.FallbackPrefix); ok {
+		return k
+	}
+	return key
 }
