@@ -125,7 +125,14 @@ func BenchmarkHotKey(b *testing.B) {
 }
 
 // BenchmarkHotKeyParallel measures decisions on one key from GOMAXPROCS goroutines.
-func BenchmarkHotKeyParallel(b *testing.B) {
+func BenchmarkHotKeyParallel(b *testing.B) { hotKeyParallel(b, 1) }
+
+// BenchmarkHotKey16 measures decisions on one key from 8·GOMAXPROCS goroutines (16 on two
+// cores): more callers than cores, so holders of a lock get preempted.
+func BenchmarkHotKey16(b *testing.B) { hotKeyParallel(b, 8) }
+
+// hotKeyParallel measures decisions on one key from parallelism·GOMAXPROCS goroutines.
+func hotKeyParallel(b *testing.B, parallelism int) {
 	ctx := context.Background()
 	for _, a := range adapters {
 		b.Run("lib="+a.name, func(b *testing.B) {
@@ -138,6 +145,7 @@ func BenchmarkHotKeyParallel(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			var calls, allowed, errs atomic.Int64
+			b.SetParallelism(parallelism)
 			cpu := startCPU()
 			b.RunParallel(func(pb *testing.PB) {
 				var c, ok, e int64

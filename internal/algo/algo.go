@@ -22,10 +22,22 @@ type Params struct {
 	Period uint64 // nanoseconds, > 0
 	Cap    uint64 // capacity: Burst or Rate for buckets, Rate for windows; > 0
 
-	// T is the emission interval Period/Rate in nanoseconds when Rate divides Period, and
-	// 0 otherwise (or when unknown). GCRA then decides in whole nanoseconds; the result is
-	// the same either way.
+	// T is the emission interval Period/Rate in nanoseconds when Rate divides Period and
+	// the algorithm is a bucket, and 0 otherwise (or when unknown). The bucket algorithms
+	// then decide in whole nanoseconds; the results are the same either way.
 	T uint64
+}
+
+// whole reports whether the bucket algorithms may decide in whole nanoseconds.
+func (p *Params) whole() bool { return p.T != 0 }
+
+// backlog reads a fraction f of a unit, in 1/Period, as whole nanoseconds f/Rate, and
+// reports false when f is not such a multiple of Rate (state written under another limit).
+// (Dividing by a multiplicative inverse of Rate instead made Params two words larger,
+// which cost more on every call than this division saves.)
+func (p *Params) backlog(f uint64) (uint64, bool) {
+	y := f / p.Rate
+	return y, y < p.T && y*p.Rate == f
 }
 
 // NewParams validates alg and l and converts them.
@@ -37,7 +49,7 @@ func NewParams(alg ratelimit.Algorithm, l ratelimit.Limit) (Params, error) {
 		return Params{}, err
 	}
 	p := Params{Rate: uint64(l.Rate), Period: uint64(l.Period), Cap: uint64(l.Capacity(alg))}
-	if alg == ratelimit.GCRA && p.Period%p.Rate == 0 {
+	if (alg == ratelimit.TokenBucket || alg == ratelimit.LeakyBucket || alg == ratelimit.GCRA) && p.Period%p.Rate == 0 {
 		p.T = p.Period / p.Rate
 	}
 	return p, nil

@@ -48,6 +48,21 @@ func amount(whole, frac uint64, p *Params) u128 {
 // it allows n if tokens ≥ n.
 func tokenBucket(s *State, now int64, p *Params, n uint64, d *Decision) {
 	now = max(now, s.At)
+	if p.whole() {
+		if y, ok := p.backlog(s.Y); ok {
+			// In use: Cap·T − (X·T + y) − elapsed, clamped as amount does.
+			var have uint64 = p.Cap * p.T
+			if s.X < p.Cap {
+				have = s.X*p.T + y
+			}
+			w := sat(sat(p.Cap*p.T, have), uint64(now-s.At))
+			free, rem := decideWhole(w, p, n, d)
+			if d.Allowed && n > 0 {
+				*s = State{At: now, X: free, Y: rem * p.Rate}
+			}
+			return
+		}
+	}
 	capacity := mul(p.Cap, p.Period)
 	refill := mul(uint64(now-s.At), p.Rate)
 	used := capacity.sub(amount(s.X, s.Y, p)).sub(refill)
@@ -61,6 +76,22 @@ func tokenBucket(s *State, now int64, p *Params, n uint64, d *Decision) {
 // if level + n ≤ Cap.
 func leakyBucket(s *State, now int64, p *Params, n uint64, d *Decision) {
 	now = max(now, s.At)
+	if p.whole() {
+		if y, ok := p.backlog(s.Y); ok {
+			// In use: X·T + y − elapsed, clamped as amount does.
+			var level uint64 = p.Cap * p.T
+			if s.X < p.Cap {
+				level = s.X*p.T + y
+			}
+			w := sat(level, uint64(now-s.At))
+			decideWhole(w, p, n, d)
+			if d.Allowed && n > 0 {
+				used := uint64(d.ResetAfter)
+				*s = State{At: now, X: used / p.T, Y: used % p.T * p.Rate}
+			}
+			return
+		}
+	}
 	drained := mul(uint64(now-s.At), p.Rate)
 	used := amount(s.X, s.Y, p).sub(drained)
 	st := decide(used, p, n, d)
@@ -94,7 +125,21 @@ func gcraWhole(s *State, now int64, p *Params, n uint64, d *Decision) {
 	if s.At > now {
 		w = uint64(s.At - now)
 	}
-	full := p.Cap * p.T // Cap·T: the backlog of a key at capacity
+	decideWhole(w, p, n, d)
+	if d.Allowed && n > 0 {
+		*s = State{At: now + d.ResetAfter}
+	}
+}
+
+// decideWhole is decide for a limit whose T = Period/Rate is a whole number of
+// nanoseconds, on an amount in use of w·Rate unit·nanoseconds: a backlog of w whole
+// nanoseconds, at most Cap·T + 2^62. Every quotient of decide by Rate is then exact, and
+// the one by Period is a quotient by T. It allows n if w + n·T ≤ Cap·T, and returns the
+// whole units free after the step and the remainder, in nanoseconds (decide's free and
+// freeRem/Rate); the backlog after the step is d.ResetAfter. Validate bounds Cap·T by
+// 2^62, so every sum here fits in 64 bits.
+func decideWhole(w uint64, p *Params, n uint64, d *Decision) (free, rem uint64) {
+	full := p.Cap * p.T // the backlog of a key at capacity
 	after := w + n*p.T
 	*d = Decision{}
 	if after <= full {
@@ -104,12 +149,11 @@ func gcraWhole(s *State, now int64, p *Params, n uint64, d *Decision) {
 		d.RetryAfter = int64(after - full)
 	}
 	if w < full {
-		d.Remaining = (full - w) / p.T
+		free, rem = (full-w)/p.T, (full-w)%p.T
 	}
+	d.Remaining = free
 	d.ResetAfter = int64(w)
-	if d.Allowed && n > 0 {
-		*s = State{At: now + int64(w)}
-	}
+	return free, rem
 }
 
 // gcraExact is gcra in unit·nanoseconds, for any limit and any fraction.

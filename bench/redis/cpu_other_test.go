@@ -1,0 +1,8 @@
+//go:build !unix
+
+package redis
+
+import "time"
+
+// cpuTime reports false: the process's CPU time is not read on this system.
+func cpuTime() (time.Duration, bool) { return 0, false }
