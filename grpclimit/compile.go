@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/httplimit"
 	"github.com/go-ratelimit/ratelimit/internal/multi"
 )
 
@@ -28,7 +29,7 @@ type compiled struct {
 	rules         []crule
 	always        []int                 // rules without Methods, in rule order
 	patterns      map[string]patternSet // by method pattern
-	headers       HeaderStyle
+	headers       httplimit.HeaderStyle
 	onError       func(ctx context.Context, fullMethod string, err error)
 	ip            *clientIP
 	hasPerMessage bool
@@ -64,7 +65,7 @@ func (s *scratch) reset() {
 }
 
 func (in Interceptor) compile() (*compiled, error) {
-	if in.Headers > HeadersNone {
+	if in.Headers > httplimit.HeadersDraft03 {
 		return nil, fmt.Errorf("%w: unknown HeaderStyle %d", ErrConfig, in.Headers)
 	}
 	rules := in.Rules

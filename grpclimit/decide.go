@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/go-ratelimit/ratelimit/httplimit"
 	"github.com/go-ratelimit/ratelimit/internal/multi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -129,7 +130,7 @@ func (c *compiled) take(ctx context.Context, method string, req any, s *scratch,
 	case multi.Unavailable:
 		return verdict{}, status.Error(codes.Unavailable, "grpclimit: the rate limiter is unavailable")
 	}
-	if o.Limiting < 0 || c.headers == HeadersNone || !allowedMD {
+	if o.Limiting < 0 || c.headers == httplimit.HeadersNone || !allowedMD {
 		return verdict{}, nil
 	}
 	return verdict{md: c.metadata(s.es, o.Limiting, false)}, nil

@@ -49,7 +49,7 @@
 // (codes.Internal). The decision is the httplimit package's, made by the same code;
 // only the transport differs. Deciding allocates nothing
 // beyond the keys themselves (one string per rule) when metadata is off; see
-// [HeadersNone].
+// [httplimit.HeadersNone].
 //
 // # Denials
 //
@@ -67,7 +67,7 @@
 // trailer, beside the status; a denial also carries retry-after, in whole seconds rounded
 // up. The values are those of the rule closest to exhaustion: on a denial, the denying
 // rule with the longest wait; otherwise the rule with the smallest share of its capacity
-// left. With [HeadersIETF] (the default), the structured fields of
+// left. With [httplimit.HeadersIETF] (the default), the structured fields of
 // draft-ietf-httpapi-ratelimit-headers-10:
 //
 //	ratelimit-policy: "per-ip";q=100;w=60, "per-key";q=10;w=6
@@ -86,8 +86,10 @@
 //     full capacity, rounded up. On a denial it is the limiting rule's RetryAfter,
 //     rounded up, the same number as retry-after.
 //
-// With [HeadersLegacy], x-ratelimit-limit carries q, x-ratelimit-remaining r and
-// x-ratelimit-reset t. [HeadersBoth] sends both sets, [HeadersNone] neither.
+// With [httplimit.HeadersLegacy], x-ratelimit-limit carries q, x-ratelimit-remaining r
+// and x-ratelimit-reset t; [httplimit.HeadersDraft03] sends the same values as
+// ratelimit-limit, ratelimit-remaining and ratelimit-reset. [httplimit.HeadersBoth]
+// sends the IETF and legacy sets, [httplimit.HeadersNone] none.
 //
 // # Streams
 //

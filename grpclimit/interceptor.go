@@ -45,8 +45,11 @@ type Interceptor struct {
 	// A client whose forwarded address is malformed has no address.
 	ClientIP httplimit.ClientIP
 
-	// Headers selects the rate-limit metadata sent with responses. Default [HeadersIETF].
-	Headers HeaderStyle
+	// Headers selects the rate-limit metadata sent with responses, in the styles of the
+	// httplimit package: [httplimit.HeadersIETF] (the default), [httplimit.HeadersLegacy],
+	// [httplimit.HeadersBoth], [httplimit.HeadersDraft03], or [httplimit.HeadersNone],
+	// with which allowed calls allocate nothing for metadata.
+	Headers httplimit.HeaderStyle
 
 	// OnStoreError decides what happens to a call when a store returns an error:
 	// [ratelimit.FailOpen] lets it through as if the failed store's rules did not apply;

@@ -2,6 +2,7 @@ package grpclimit
 
 import (
 	"context"
+	"github.com/go-ratelimit/ratelimit/httplimit"
 	"net"
 	"net/netip"
 	"testing"
@@ -120,12 +121,12 @@ func TestCheckAllocations(t *testing.T) {
 		in   Interceptor
 		max  float64
 	}{
-		{"implicit rule", Interceptor{Limiter: big, Headers: HeadersNone}, 1},
-		{"two rules, one TakeAll", Interceptor{Headers: HeadersNone, Rules: []Rule{
+		{"implicit rule", Interceptor{Limiter: big, Headers: httplimit.HeadersNone}, 1},
+		{"two rules, one TakeAll", Interceptor{Headers: httplimit.HeadersNone, Rules: []Rule{
 			{Name: "ip", Limiter: big},
 			{Name: "method", Limiter: big, Key: FullMethod},
 		}}, 2},
-		{"with an observer", Interceptor{Limiter: big, Headers: HeadersNone, Observer: ratelimit.ObserverFunc(func(ratelimit.Event) {})}, 1},
+		{"with an observer", Interceptor{Limiter: big, Headers: httplimit.HeadersNone, Observer: ratelimit.ObserverFunc(func(ratelimit.Event) {})}, 1},
 	} {
 		c, err := tc.in.compile()
 		if err != nil {
@@ -154,9 +155,9 @@ func BenchmarkCheck(b *testing.B) {
 		name string
 		in   Interceptor
 	}{
-		{"one rule", Interceptor{Limiter: lim, Headers: HeadersNone}},
+		{"one rule", Interceptor{Limiter: lim, Headers: httplimit.HeadersNone}},
 		{"one rule+metadata", Interceptor{Limiter: lim}},
-		{"two rules", Interceptor{Headers: HeadersNone, Rules: []Rule{
+		{"two rules", Interceptor{Headers: httplimit.HeadersNone, Rules: []Rule{
 			{Name: "ip", Limiter: lim},
 			{Name: "method", Limiter: lim, Key: FullMethod},
 		}}},

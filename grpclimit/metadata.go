@@ -3,6 +3,7 @@ package grpclimit
 import (
 	"strconv"
 
+	"github.com/go-ratelimit/ratelimit/httplimit"
 	"github.com/go-ratelimit/ratelimit/internal/multi"
 	"github.com/go-ratelimit/ratelimit/internal/sfield"
 	"google.golang.org/grpc/metadata"
@@ -18,11 +19,18 @@ const (
 	MetadataRetryAfter = "retry-after"           // denials: seconds, rounded up, before retrying
 )
 
+// The keys of the limit, remaining and reset values: legacy, and draft-03's
+// ratelimit-limit, ratelimit-remaining and ratelimit-reset.
+var (
+	legacyKeys  = [3]string{MetadataLimit, MetadataRemaining, MetadataReset}
+	draft03Keys = [3]string{"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"}
+)
+
 // metadata returns the rate-limit metadata of a decision on es, whose entry lim is the
 // limiting one. It returns nil when nothing is to be sent. All values share one string
 // and one slice: a few allocations per call, whatever the style.
 func (c *compiled) metadata(es []multi.Entry, lim int, denied bool) metadata.MD {
-	if lim < 0 || (c.headers == HeadersNone && !denied) {
+	if lim < 0 || (c.headers == httplimit.HeadersNone && !denied) {
 		return nil
 	}
 	r := es[lim].Result
@@ -43,7 +51,7 @@ func (c *compiled) metadata(es []multi.Entry, lim int, denied bool) metadata.MD 
 		field(MetadataRetryAfter)
 	}
 	style := c.headers
-	if style == HeadersIETF || style == HeadersBoth {
+	if style == httplimit.HeadersIETF || style == httplimit.HeadersBoth {
 		// One item per decided rule, in the order of the rules.
 		first := true
 		for i := range es {
@@ -60,13 +68,17 @@ func (c *compiled) metadata(es []multi.Entry, lim int, denied bool) metadata.MD 
 		b = sfield.AppendLimit(b, es[lim].Rule.Name, r.Remaining, t)
 		field(MetadataRateLimit)
 	}
-	if style == HeadersLegacy || style == HeadersBoth {
+	if style == httplimit.HeadersLegacy || style == httplimit.HeadersBoth || style == httplimit.HeadersDraft03 {
+		names := &legacyKeys
+		if style == httplimit.HeadersDraft03 {
+			names = &draft03Keys
+		}
 		b = strconv.AppendInt(b, int64(r.Limit.Burst), 10)
-		field(MetadataLimit)
+		field(names[0])
 		b = strconv.AppendInt(b, int64(r.Remaining), 10)
-		field(MetadataRemaining)
+		field(names[1])
 		b = strconv.AppendInt(b, sfield.CeilSeconds(t), 10)
-		field(MetadataReset)
+		field(names[2])
 	}
 	all := string(b)
 	vals := make([]string, len(keys))

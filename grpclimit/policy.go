@@ -29,28 +29,6 @@ const (
 	MissingKeySkip
 )
 
-// HeaderStyle selects the rate-limit metadata the interceptors send. Values are those of
-// the rule closest to exhaustion; the package documentation gives the exact mapping.
-type HeaderStyle uint8
-
-const (
-	// HeadersIETF sends the structured fields of draft-ietf-httpapi-ratelimit-headers-10
-	// as metadata: ratelimit-policy: "name";q=100;w=60 and ratelimit: "name";r=42;t=17.
-	// The default.
-	HeadersIETF HeaderStyle = iota
-
-	// HeadersLegacy sends x-ratelimit-limit, x-ratelimit-remaining and
-	// x-ratelimit-reset (seconds from now), the convention most existing clients read.
-	HeadersLegacy
-
-	// HeadersBoth sends both sets.
-	HeadersBoth
-
-	// HeadersNone sends no rate-limit metadata; retry-after is still sent with denials.
-	// Allowed calls then allocate nothing for metadata.
-	HeadersNone
-)
-
 // ErrConfig is wrapped by every error an Interceptor's configuration causes.
 var ErrConfig = errors.New("grpclimit: invalid configuration")
 

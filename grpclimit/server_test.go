@@ -149,7 +149,7 @@ func get(md metadata.MD, key string) string {
 }
 
 func TestUnaryImplicitRule(t *testing.T) {
-	s := newServer(t, grpclimit.Interceptor{Limiter: perHour(newStore(t), 3), Headers: grpclimit.HeadersBoth})
+	s := newServer(t, grpclimit.Interceptor{Limiter: perHour(newStore(t), 3), Headers: httplimit.HeadersBoth})
 	ctx := context.Background()
 	for i := range 3 {
 		header, _, err := s.check(ctx)
@@ -662,7 +662,7 @@ func TestCostFromRequest(t *testing.T) {
 }
 
 func TestHeadersNone(t *testing.T) {
-	s := newServer(t, grpclimit.Interceptor{Limiter: perHour(newStore(t), 1), Headers: grpclimit.HeadersNone})
+	s := newServer(t, grpclimit.Interceptor{Limiter: perHour(newStore(t), 1), Headers: httplimit.HeadersNone})
 	header, _, err := s.check(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -773,7 +773,7 @@ func BenchmarkUnaryCall(b *testing.B) {
 	}{
 		{"bare", nil},
 		{"limited", interceptors(grpclimit.Interceptor{Limiter: lim})},
-		{"limited,HeadersNone", interceptors(grpclimit.Interceptor{Limiter: lim, Headers: grpclimit.HeadersNone})},
+		{"limited,HeadersNone", interceptors(grpclimit.Interceptor{Limiter: lim, Headers: httplimit.HeadersNone})},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -40,7 +40,7 @@ func (m *Middleware) compile() (*compiled, error) {
 }
 
 func (m *Middleware) build() (*compiled, error) {
-	if m.Headers > HeadersNone {
+	if m.Headers > HeadersDraft03 {
 		return nil, fmt.Errorf("%w: unknown HeaderStyle %d", ErrConfig, m.Headers)
 	}
 	rules := m.Rules

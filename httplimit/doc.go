@@ -79,7 +79,9 @@
 //
 // With [HeadersLegacy], X-RateLimit-Limit carries q, X-RateLimit-Remaining r and
 // X-RateLimit-Reset t, in seconds from now (not a Unix time: no clock synchronisation
-// needed). [HeadersBoth] sends both, [HeadersNone] neither. Integers are capped at the
+// needed); [HeadersDraft03] sends the same values as RateLimit-Limit, RateLimit-Remaining
+// and RateLimit-Reset, as envoyproxy/ratelimit does. [HeadersBoth] sends the IETF and
+// legacy sets, [HeadersNone] none. Integers are capped at the
 // structured-field maximum, 999999999999999.
 //
 // # Failures
@@ -107,7 +109,7 @@
 //	RATELIMIT_TRUSTED_PROXIES  comma-separated addresses and prefixes of reverse proxies
 //	RATELIMIT_PROXY_HEADER     header the proxies set; default X-Forwarded-For
 //	RATELIMIT_IPV6_PREFIX      prefix length IPv6 clients are grouped by; default 64
-//	RATELIMIT_HEADERS          ietf, legacy, both or none; default ietf
+//	RATELIMIT_HEADERS          ietf, legacy, both, none or draft03; default ietf
 //	RATELIMIT_FAIL             open or closed; default open
 //
 // Route names become rule names in lower case. Routes are listed in RATELIMIT_ROUTES

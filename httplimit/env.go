@@ -54,10 +54,9 @@ func FromEnv(getenv func(string) string, store ratelimit.Store) (*Middleware, er
 		m.ClientIP.IPv6Prefix = n
 	}
 	if v := get("RATELIMIT_HEADERS"); v != "" {
-		styles := map[string]HeaderStyle{"ietf": HeadersIETF, "legacy": HeadersLegacy, "both": HeadersBoth, "none": HeadersNone}
-		s, ok := styles[strings.ToLower(v)]
-		if !ok {
-			return nil, fail("RATELIMIT_HEADERS", "want ietf, legacy, both or none")
+		s, err := ParseHeaderStyle(strings.ToLower(v))
+		if err != nil {
+			return nil, fail("RATELIMIT_HEADERS", "want ietf, legacy, both, none or draft03")
 		}
 		m.Headers = s
 	}

@@ -44,14 +44,18 @@ func (m *Middleware) setHeaders(h http.Header, d *Decision) {
 		h["Ratelimit-Policy"] = vals[0:1:1]
 		h["Ratelimit"] = vals[1:2:2]
 	}
-	if style == HeadersLegacy || style == HeadersBoth {
+	if style == HeadersLegacy || style == HeadersBoth || style == HeadersDraft03 {
 		vals := make([]string, 3)
 		vals[0] = strconv.FormatInt(int64(lim.Result.Limit.Burst), 10)
 		vals[1] = strconv.FormatInt(int64(lim.Result.Remaining), 10)
 		vals[2] = strconv.FormatInt(sfield.CeilSeconds(t), 10)
-		h["X-Ratelimit-Limit"] = vals[0:1:1]
-		h["X-Ratelimit-Remaining"] = vals[1:2:2]
-		h["X-Ratelimit-Reset"] = vals[2:3:3]
+		names := &legacyNames
+		if style == HeadersDraft03 {
+			names = &draft03Names
+		}
+		h[names[0]] = vals[0:1:1]
+		h[names[1]] = vals[1:2:2]
+		h[names[2]] = vals[2:3:3]
 	}
 }
 
@@ -72,3 +76,9 @@ func policyText(rr *RuleResult) string {
 func appendPolicy(b []byte, rr *RuleResult) []byte {
 	return sfield.AppendPolicy(b, rr.Name, rr.Result.Limit)
 }
+
+// The names of the limit, remaining and reset fields, in canonical form.
+var (
+	legacyNames  = [3]string{"X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset"}
+	draft03Names = [3]string{"Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset"}
+)

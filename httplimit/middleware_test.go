@@ -799,33 +799,45 @@ func TestCheckAllocations(t *testing.T) {
 func TestHeaderStyles(t *testing.T) {
 	store := newStore(t)
 	for _, tt := range []struct {
-		style      httplimit.HeaderStyle
-		ietf, xrfc bool
+		style               httplimit.HeaderStyle
+		ietf, xrfc, draft03 bool
 	}{
-		{httplimit.HeadersIETF, true, false},
-		{httplimit.HeadersLegacy, false, true},
-		{httplimit.HeadersBoth, true, true},
-		{httplimit.HeadersNone, false, false},
+		{httplimit.HeadersIETF, true, false, false},
+		{httplimit.HeadersLegacy, false, true, false},
+		{httplimit.HeadersBoth, true, true, false},
+		{httplimit.HeadersNone, false, false, false},
+		{httplimit.HeadersDraft03, false, false, true},
 	} {
+		if got, err := httplimit.ParseHeaderStyle(tt.style.String()); got != tt.style || err != nil {
+			t.Errorf("ParseHeaderStyle(%q) = %v, %v; want %v", tt.style.String(), got, err, tt.style)
+		}
 		mw := &httplimit.Middleware{Limiter: ratelimit.New(store, ratelimit.TokenBucket, ratelimit.Limit{Rate: 100, Period: 60e9, Burst: 10}), Headers: tt.style}
 		w := httptest.NewRecorder()
 		mw.Handler(hello).ServeHTTP(w, request("GET", "/", fmt.Sprintf("192.0.2.%d:1", tt.style+1)))
 		h := w.Result().Header
 		if got := h.Get("RateLimit-Policy") != ""; got != tt.ietf {
-			t.Errorf("style %d: RateLimit-Policy %q", tt.style, h.Get("RateLimit-Policy"))
+			t.Errorf("style %v: RateLimit-Policy %q", tt.style, h.Get("RateLimit-Policy"))
 		}
 		if tt.ietf {
 			// Burst 10 refilled at 100/min: 6 s from empty; one taken refills in 0.6 s.
 			if h.Get("RateLimit-Policy") != `"default";q=10;w=6` || h.Get("RateLimit") != `"default";r=9;t=1` {
-				t.Errorf("style %d: %q %q", tt.style, h.Get("RateLimit-Policy"), h.Get("RateLimit"))
+				t.Errorf("style %v: %q %q", tt.style, h.Get("RateLimit-Policy"), h.Get("RateLimit"))
 			}
 		}
-		if got := h.Get("X-RateLimit-Limit") != ""; got != tt.xrfc {
-			t.Errorf("style %d: X-RateLimit-Limit %q", tt.style, h.Get("X-RateLimit-Limit"))
+		for _, set := range []struct {
+			prefix string
+			want   bool
+		}{{"X-RateLimit-", tt.xrfc}, {"RateLimit-", tt.draft03}} {
+			if got := h.Get(set.prefix+"Limit") != ""; got != set.want {
+				t.Errorf("style %v: %sLimit %q", tt.style, set.prefix, h.Get(set.prefix+"Limit"))
+			}
+			if set.want && (h.Get(set.prefix+"Limit") != "10" || h.Get(set.prefix+"Remaining") != "9" || h.Get(set.prefix+"Reset") != "1") {
+				t.Errorf("style %v: %s* %v", tt.style, set.prefix, h)
+			}
 		}
-		if tt.xrfc && (h.Get("X-RateLimit-Limit") != "10" || h.Get("X-RateLimit-Remaining") != "9" || h.Get("X-RateLimit-Reset") != "1") {
-			t.Errorf("style %d: X-RateLimit-* %v", tt.style, h)
-		}
+	}
+	if _, err := httplimit.ParseHeaderStyle("IETF"); err == nil {
+		t.Error(`ParseHeaderStyle("IETF"): no error; the words are exact`)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/reload"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rls"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+	"github.com/go-ratelimit/ratelimit/httplimit"
 )
 
 //go:embed example.yaml
@@ -63,7 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("invalid rules:\n%w", err)
 	}
-	headers, err := engine.ParseHeaderStyle(s.headers)
+	headers, err := httplimit.ParseHeaderStyle(s.headers)
 	if err != nil {
 		return err
 	}

@@ -212,7 +212,7 @@ func TestRunDefaultServesTheExampleRules(t *testing.T) {
 func TestGRPCShouldRateLimit(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "api.yaml"), perUser)
-	s := start(t, nil, "-config", dir, "-headers", "legacy")
+	s := start(t, nil, "-config", dir, "-headers", "draft03")
 
 	user := &rlv3.RateLimitDescriptor{Entries: entries("user", "alice")}
 	for i := range 3 {

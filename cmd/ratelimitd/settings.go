@@ -89,7 +89,7 @@ var table = []setting{
 		str(func(s *settings) *string { return &s.fail })},
 	{"store-timeout", "RATELIMITD_STORE_TIMEOUT", "100ms", "how long one decision may wait for Redis, retries included, before -fail answers it",
 		dur(func(s *settings) *time.Duration { return &s.storeTimeout })},
-	{"headers", "RATELIMITD_HEADERS", "none", "rate-limit response headers for the proxy to add: none, legacy (RateLimit-Limit/-Remaining/-Reset) or ietf (draft-10 RateLimit-Policy and RateLimit)",
+	{"headers", "RATELIMITD_HEADERS", "none", "rate-limit response headers for the proxy to add: none, draft03 (RateLimit-Limit/-Remaining/-Reset, as envoyproxy/ratelimit), ietf (draft-10 RateLimit-Policy and RateLimit), legacy (X-RateLimit-Limit/-Remaining/-Reset) or both (ietf and legacy)",
 		str(func(s *settings) *string { return &s.headers })},
 	{"reload-interval", "RATELIMITD_RELOAD_INTERVAL", "1s", "how often the rule files are checked for changes; 0 disables reloading",
 		dur(func(s *settings) *time.Duration { return &s.reloadInterval })},

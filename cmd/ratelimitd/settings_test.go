@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/httplimit"
 )
 
 // TestREADMEListsEverySetting keeps the README's settings table and -help in step with
@@ -66,5 +70,44 @@ func TestREADMECurl(t *testing.T) {
 	out, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(out), `"allowed":true`) || !strings.Contains(string(out), `"id":"example.user"`) {
 		t.Errorf("the README's request: %d %s, want allowed by example.user", resp.StatusCode, out)
+	}
+}
+
+// The words -fail and -headers take are the library's: each value the help names parses
+// to a policy or style whose String is that word again.
+func TestFlagValuesRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		flag  string
+		words []string
+		parse func(string) (fmt.Stringer, error)
+	}{
+		{"fail", []string{"local", "open", "closed", "error"}, func(s string) (fmt.Stringer, error) { return ratelimit.ParseFailPolicy(s) }},
+		{"headers", []string{"none", "draft03", "ietf", "legacy", "both"}, func(s string) (fmt.Stringer, error) { return httplimit.ParseHeaderStyle(s) }},
+	} {
+		var help string
+		for _, s := range table {
+			if s.flag == tc.flag {
+				help = s.def + " " + s.usage
+			}
+		}
+		for _, w := range tc.words {
+			v, err := tc.parse(w)
+			if err != nil || v.String() != w {
+				t.Errorf("-%s %s: parses to %v (String %q), %v; want String %q", tc.flag, w, v, v, err, w)
+			}
+			if !strings.Contains(help, w) {
+				t.Errorf("-%s: help %q does not name %q", tc.flag, help, w)
+			}
+		}
+	}
+	// The service's default settings parse.
+	var s settings
+	for _, st := range table {
+		if st.flag == "headers" {
+			s.headers = st.def
+		}
+	}
+	if h, err := httplimit.ParseHeaderStyle(s.headers); err != nil || h != httplimit.HeadersNone {
+		t.Errorf("default -headers %q: %v, %v; want none", s.headers, h, err)
 	}
 }

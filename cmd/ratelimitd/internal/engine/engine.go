@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+	"github.com/go-ratelimit/ratelimit/httplimit"
 )
 
 // Limits on one request, so that a hostile caller cannot make one call arbitrarily
@@ -112,8 +113,10 @@ type Observer interface {
 
 // Options configures an Engine. A nil *Options means the defaults.
 type Options struct {
-	// Headers selects the response headers. Default HeadersNone.
-	Headers HeaderStyle
+	// Headers selects the response headers, in the styles of httplimit. Default
+	// httplimit.HeadersIETF, the zero value; the service passes its -headers flag, whose
+	// default is none.
+	Headers httplimit.HeaderStyle
 	// Observer receives every decision. Default none.
 	Observer Observer
 }
@@ -123,7 +126,7 @@ type Options struct {
 type Engine struct {
 	store   ratelimit.Store
 	rules   atomic.Pointer[rules.Set]
-	headers HeaderStyle
+	headers httplimit.HeaderStyle
 	obs     Observer
 }
 
@@ -193,7 +196,7 @@ func (e *Engine) decide(ctx context.Context, req *Request) (*Response, error) {
 			e.obs.Decided(req.Domain, req.Descriptors[i].Entries, st, p.descs[i].hits)
 		}
 	}
-	resp.Headers = e.headers.headers(resp)
+	resp.Headers = headers(e.headers, resp)
 	return resp, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/go-ratelimit/ratelimit/httplimit"
 	"slices"
 	"strings"
 	"sync"
@@ -35,46 +36,52 @@ descriptors:
 func TestHeaders(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		style HeaderStyle
+		style httplimit.HeaderStyle
 		calls [][]Descriptor // made before the checked one
 		last  []Descriptor
 		want  []Header
 	}{
 		{
 			name:  "none adds nothing",
-			style: HeadersNone,
+			style: httplimit.HeadersNone,
 			last:  []Descriptor{desc("user", "u"), desc("ip", "1")},
 			want:  nil,
 		},
 		{
-			name:  "legacy picks the descriptor closest to its limit",
-			style: HeadersLegacy,
+			name:  "draft03 picks the descriptor closest to its limit",
+			style: httplimit.HeadersDraft03,
 			last:  []Descriptor{desc("user", "u"), desc("ip", "1")},
 			want:  []Header{{"RateLimit-Limit", "2"}, {"RateLimit-Remaining", "1"}, {"RateLimit-Reset", "60"}},
 		},
 		{
-			name:  "legacy picks the over-limit descriptor even after one with 0 left",
-			style: HeadersLegacy,
+			name:  "draft03 picks the over-limit descriptor even after one with 0 left",
+			style: httplimit.HeadersDraft03,
 			calls: [][]Descriptor{{desc("ip", "1"), desc("ip", "1")}, {desc("hourly", "h"), desc("hourly", "h"), desc("hourly", "h")}},
 			// ip=1 is used up but only checked (OK, 0 left); hourly=h is over.
 			last: []Descriptor{withHits(desc("ip", "1"), 0), desc("hourly", "h")},
 			want: []Header{{"RateLimit-Limit", "3"}, {"RateLimit-Remaining", "0"}, {"RateLimit-Reset", "3600"}},
 		},
 		{
-			name:  "legacy ignores unlimited and unmatched descriptors",
-			style: HeadersLegacy,
+			name:  "draft03 ignores unlimited and unmatched descriptors",
+			style: httplimit.HeadersDraft03,
 			last:  []Descriptor{desc("free", "x"), desc("nothing", "x"), desc("hourly", "h")},
 			want:  []Header{{"RateLimit-Limit", "3"}, {"RateLimit-Remaining", "2"}, {"RateLimit-Reset", "3600"}},
 		},
 		{
-			name:  "legacy without any applied rule adds nothing",
-			style: HeadersLegacy,
+			name:  "draft03 without any applied rule adds nothing",
+			style: httplimit.HeadersDraft03,
 			last:  []Descriptor{desc("free", "x"), desc("nothing", "x")},
 			want:  nil,
 		},
 		{
+			name:  "legacy sends the same values as X-RateLimit-*",
+			style: httplimit.HeadersLegacy,
+			last:  []Descriptor{desc("user", "u"), desc("ip", "1")},
+			want:  []Header{{"X-RateLimit-Limit", "2"}, {"X-RateLimit-Remaining", "1"}, {"X-RateLimit-Reset", "60"}},
+		},
+		{
 			name:  "ietf lists every applied rule and names the limiting one",
-			style: HeadersIETF,
+			style: httplimit.HeadersIETF,
 			last:  []Descriptor{desc("user", "u"), desc("free", "x"), desc("ip", "1"), desc("bucket", "b")},
 			want: []Header{
 				{"RateLimit-Policy", `"per_user";q=5;w=60, "api.ip";q=2;w=60, "bucket";q=20;w=2`},
@@ -83,7 +90,7 @@ func TestHeaders(t *testing.T) {
 		},
 		{
 			name:  "ietf names the over-limit rule",
-			style: HeadersIETF,
+			style: httplimit.HeadersIETF,
 			calls: [][]Descriptor{{desc("hourly", "h"), desc("hourly", "h"), desc("hourly", "h")}},
 			last:  []Descriptor{desc("user", "u"), desc("hourly", "h")},
 			want: []Header{
@@ -93,7 +100,7 @@ func TestHeaders(t *testing.T) {
 		},
 		{
 			name:  "ietf without any applied rule adds nothing",
-			style: HeadersIETF,
+			style: httplimit.HeadersIETF,
 			last:  []Descriptor{desc("free", "x")},
 			want:  nil,
 		},
@@ -116,31 +123,6 @@ func TestHeaders(t *testing.T) {
 					t.Errorf("headers: got %q, want %q", resp.Headers, tc.want)
 				}
 			})
-		})
-	}
-}
-
-func TestParseHeaderStyle(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want HeaderStyle
-		err  bool
-	}{
-		{"", HeadersNone, false},
-		{"none", HeadersNone, false},
-		{"legacy", HeadersLegacy, false},
-		{"ietf", HeadersIETF, false},
-		{"IETF", 0, true},
-		{"draft", 0, true},
-	} {
-		t.Run(tc.in, func(t *testing.T) {
-			got, err := ParseHeaderStyle(tc.in)
-			if got != tc.want || (err != nil) != tc.err {
-				t.Errorf("ParseHeaderStyle(%q): got %v, %v, want %v, error %t", tc.in, got, err, tc.want, tc.err)
-			}
-			if err == nil && tc.in != "" && got.String() != tc.in {
-				t.Errorf("String: got %q, want %q", got.String(), tc.in)
-			}
 		})
 	}
 }

@@ -1,96 +1,105 @@
 package engine
 
 import (
-	"fmt"
+	"math"
 	"strconv"
 
+	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+	"github.com/go-ratelimit/ratelimit/httplimit"
+	"github.com/go-ratelimit/ratelimit/internal/multi"
 	"github.com/go-ratelimit/ratelimit/internal/sfield"
 )
 
-// HeaderStyle selects the rate-limit headers a Response carries for the proxy to add.
-type HeaderStyle uint8
-
-const (
-	// HeadersNone adds no headers, as envoyproxy/ratelimit does by default.
-	HeadersNone HeaderStyle = iota
-	// HeadersLegacy adds RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset (whole
-	// seconds) of the descriptor closest to its limit, as envoyproxy/ratelimit does when
-	// its response headers are enabled.
-	HeadersLegacy
-	// HeadersIETF adds RateLimit-Policy, with every applied rule, and RateLimit, with the
-	// rule closest to its limit, as draft-ietf-httpapi-ratelimit-headers-10 defines them.
-	HeadersIETF
-)
-
-// ParseHeaderStyle reads "none", "legacy" or "ietf".
-func ParseHeaderStyle(s string) (HeaderStyle, error) {
-	switch s {
-	case "none", "":
-		return HeadersNone, nil
-	case "legacy":
-		return HeadersLegacy, nil
-	case "ietf":
-		return HeadersIETF, nil
-	}
-	return 0, fmt.Errorf("header style %q: want none, legacy or ietf", s)
-}
-
-func (h HeaderStyle) String() string {
-	return [...]string{"none", "legacy", "ietf"}[min(int(h), 2)]
-}
-
-// headers returns resp's headers in style h: nothing when no rule applied.
-func (h HeaderStyle) headers(resp *Response) []Header {
-	if h == HeadersNone {
+// headers returns resp's headers in style h: nothing when no enforced rule applied. The
+// styles are httplimit's; the limit, remaining and reset triple (draft03, as
+// envoyproxy/ratelimit sends it, or legacy) carries the rule's requests_per_unit, as
+// envoyproxy/ratelimit's does.
+func headers(h httplimit.HeaderStyle, resp *Response) []Header {
+	if h == httplimit.HeadersNone {
 		return nil
 	}
-	lim := limiting(resp.Statuses)
+	lim := limiting(resp.Statuses, resp.Code == OK)
 	if lim == nil {
 		return nil
 	}
-	if h == HeadersLegacy {
-		return []Header{
-			{"RateLimit-Limit", strconv.FormatUint(uint64(lim.Rule.RequestsPerUnit), 10)},
-			{"RateLimit-Remaining", strconv.FormatUint(uint64(lim.Remaining), 10)},
-			{"RateLimit-Reset", strconv.FormatInt(sfield.CeilSeconds(lim.ResetAfter), 10)},
+	var out []Header
+	if h == httplimit.HeadersIETF || h == httplimit.HeadersBoth {
+		var policy []byte
+		for i := range resp.Statuses {
+			st := &resp.Statuses[i]
+			if !enforced(st) {
+				continue
+			}
+			if len(policy) > 0 {
+				policy = append(policy, ", "...)
+			}
+			policy = sfield.AppendPolicy(policy, policyName(st), capacityLimit(st.Rule))
 		}
+		out = append(out,
+			Header{"RateLimit-Policy", string(policy)},
+			Header{"RateLimit", string(sfield.AppendLimit(nil, policyName(lim), int(lim.Remaining), lim.ResetAfter))})
 	}
-	var policy []byte
-	for i := range resp.Statuses {
-		st := &resp.Statuses[i]
-		if st.Rule == nil || st.Rule.Shadow {
-			continue
+	if h == httplimit.HeadersDraft03 || h == httplimit.HeadersLegacy || h == httplimit.HeadersBoth {
+		prefix := ""
+		if h != httplimit.HeadersDraft03 {
+			prefix = "X-"
 		}
-		if len(policy) > 0 {
-			policy = append(policy, ", "...)
-		}
-		l := st.Rule.Limit
-		if l.Burst == 0 {
-			l.Burst = l.Rate
-		}
-		policy = sfield.AppendPolicy(policy, policyName(st), l)
+		out = append(out,
+			Header{prefix + "RateLimit-Limit", strconv.FormatUint(uint64(lim.Rule.RequestsPerUnit), 10)},
+			Header{prefix + "RateLimit-Remaining", strconv.FormatUint(uint64(lim.Remaining), 10)},
+			Header{prefix + "RateLimit-Reset", strconv.FormatInt(sfield.CeilSeconds(lim.ResetAfter), 10)})
 	}
-	return []Header{
-		{"RateLimit-Policy", string(policy)},
-		{"RateLimit", string(sfield.AppendLimit(nil, policyName(lim), int(lim.Remaining), lim.ResetAfter))},
-	}
+	return out
 }
 
-// limiting returns the status the headers describe: the first over its limit, else the
-// one with the fewest units left; nil when no enforced rule applied.
-func limiting(sts []Status) *Status {
+// enforced reports whether st is the status of a rule that limits: not unlimited, not
+// unmatched, not in shadow mode.
+func enforced(st *Status) bool { return st.Rule != nil && !st.Rule.Shadow }
+
+// limiting returns the status the headers describe, chosen as every front end chooses
+// ([multi.Limiting]): when the request is allowed, the rule with the smallest share of
+// its capacity left; otherwise the over-limit rule with the longest wait. nil when no
+// enforced rule applied.
+func limiting(sts []Status, allowed bool) *Status {
 	var best *Status
+	var bestRes ratelimit.Result
 	for i := range sts {
 		st := &sts[i]
-		switch {
-		case st.Rule == nil || st.Rule.Shadow: // a shadow rule never limits
-		case st.Code == OverLimit:
-			return st
-		case best == nil || st.Remaining < best.Remaining:
-			best = st
+		if !enforced(st) {
+			continue
+		}
+		r := statusResult(st)
+		if best == nil || multi.Closer(&r, &bestRes, allowed) {
+			best, bestRes = st, r
 		}
 	}
 	return best
+}
+
+// statusResult returns st as the Result the limiting choice ranks: over its limit, its
+// ResetAfter is the wait.
+func statusResult(st *Status) ratelimit.Result {
+	r := ratelimit.Result{
+		Allowed:   st.Code == OK,
+		Remaining: int(min(st.Remaining, math.MaxInt32)),
+		Limit:     capacityLimit(st.Rule),
+	}
+	if r.Allowed {
+		r.ResetAfter = st.ResetAfter
+	} else {
+		r.RetryAfter = st.ResetAfter
+	}
+	return r
+}
+
+// capacityLimit returns the rule's limit with Burst filled in: its capacity.
+func capacityLimit(r *rules.Rule) ratelimit.Limit {
+	l := r.Limit
+	if l.Burst == 0 {
+		l.Burst = l.Rate
+	}
+	return l
 }
 
 func policyName(st *Status) string {

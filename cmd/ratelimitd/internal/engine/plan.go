@@ -2,12 +2,12 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"math"
 	"time"
 
 	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+	"github.com/go-ratelimit/ratelimit/internal/multi"
 )
 
 // A plan is what one request asks of the store: the enforced rules, decided together and
@@ -210,8 +210,9 @@ func (e *Engine) takeEach(ctx context.Context, g *group, take bool) error {
 	return nil
 }
 
-// takeAll decides g: with take, all-or-nothing; without, checks each request without
-// taking anything.
+// takeAll decides g: with take, all-or-nothing, as every front end decides one store's
+// limits ([multi.TakeAll], with its fallback for keys a Redis Cluster cannot decide
+// together); without, checks each request without taking anything.
 func (e *Engine) takeAll(ctx context.Context, g *group, take bool) (bool, error) {
 	g.results = make([]ratelimit.Result, len(g.reqs))
 	switch {
@@ -225,42 +226,12 @@ func (e *Engine) takeAll(ctx context.Context, g *group, take bool) (bool, error)
 		g.results[0] = res
 		return res.Allowed, err
 	}
-	ok, err := ratelimit.TakeAll(ctx, e.store, g.reqs, g.results)
-	if !errors.Is(err, errors.ErrUnsupported) {
-		return ok, err
-	}
-	// The store cannot decide these keys atomically (a Redis Cluster with the keys on
-	// different slots): check every limit, then take each. Two requests racing between
-	// the check and the take can still each take from a limit the other then exceeds.
-	if ok, err = e.check(ctx, g); !ok || err != nil {
-		return false, err
-	}
-	for i, r := range g.reqs {
-		res, err := e.store.Take(ctx, r.Key, r.Algorithm, r.Limit, r.N)
-		if err != nil {
-			return false, err
-		}
-		g.results[i] = res
-		ok = ok && res.Allowed
-	}
-	return ok, nil
+	return multi.TakeAll(ctx, e.store, g.reqs, g.results)
 }
 
 // check fills g.results with what each request would get, taking nothing.
 func (e *Engine) check(ctx context.Context, g *group) (bool, error) {
-	ok := true
-	for i, r := range g.reqs {
-		res, err := e.store.Take(ctx, r.Key, r.Algorithm, r.Limit, 0)
-		if err != nil {
-			return false, err
-		}
-		if res.Allowed && res.Remaining < r.N {
-			res.Allowed = false
-		}
-		g.results[i] = res
-		ok = ok && res.Allowed
-	}
-	return ok, nil
+	return multi.Check(ctx, e.store, g.reqs, g.results)
 }
 
 // fill copies g's results into the statuses of the descriptors they answer.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"github.com/go-ratelimit/ratelimit/httplimit"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -23,7 +24,7 @@ descriptors:
   - key: c
     rate_limit: {unit: minute, requests_per_unit: 10, name: c}
 `)
-		e, _ := newMemEngine(t, set, &Options{Headers: HeadersLegacy})
+		e, _ := newMemEngine(t, set, &Options{Headers: httplimit.HeadersDraft03})
 		req := &Request{Domain: "d", Descriptors: []Descriptor{desc("a", "x"), desc("b", "x"), desc("c", "x")}}
 		for i, want := range [][]string{
 			{"OK 1/MINUTE remaining 0", "OK 5/MINUTE remaining 4", "OK 10/MINUTE [c] remaining 9"},
