@@ -104,6 +104,11 @@ func (s *Store) sameShard(reqs []ratelimit.Request, keys []string) error {
 		}
 	case *rueidisBackend:
 		cluster = b.c.Mode() == rueidis.ClientModeCluster
+	case *dialedBackend:
+		// Not connected yet: the call fails and is answered by policy, whatever the mode.
+		if c := b.client.Load(); c != nil {
+			cluster = c.c.Mode() == rueidis.ClientModeCluster
+		}
 	}
 	for i := 1; i < len(keys); i++ {
 		switch {

@@ -2,7 +2,9 @@
 // processes share one limit. It makes exactly the decisions of the in-memory store, for all
 // six algorithms, and works with a standalone server, Redis Cluster, Sentinel (a go-redis
 // failover client) and go-redis rings, through go-redis ([New]) or rueidis ([NewRueidis],
-// whose automatic pipelining gives more decisions per second under concurrency).
+// whose automatic pipelining gives more decisions per second under concurrency;
+// [DialRueidis] creates the rueidis client itself, in the background, for a service that
+// must start while Redis is down).
 //
 //	client := redis.NewClient(&redis.Options{
 //		Addr:                  "localhost:6379",

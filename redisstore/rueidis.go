@@ -42,3 +42,7 @@ func (r *rueidisBackend) eval(ctx context.Context, sc *script, keys, args []stri
 func (r *rueidisBackend) del(ctx context.Context, key string) error {
 	return r.c.Do(ctx, r.c.B().Del().Key(key).Build()).Error()
 }
+
+func (r *rueidisBackend) ping(ctx context.Context) error {
+	return r.c.Do(ctx, r.c.B().Ping().Build()).Error()
+}

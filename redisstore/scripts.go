@@ -79,6 +79,7 @@ type backend interface {
 	// have run. boxed, when not nil, holds args already converted to interfaces.
 	eval(ctx context.Context, sc *script, keys, args []string, boxed []any, want int) ([]int64, error)
 	del(ctx context.Context, key string) error
+	ping(ctx context.Context) error
 }
 
 // goRedis runs the scripts through a go-redis client.
@@ -132,6 +133,8 @@ func (g *goRedis) eval(ctx context.Context, sc *script, keys, args []string, box
 }
 
 func (g *goRedis) del(ctx context.Context, key string) error { return g.c.Del(ctx, key).Err() }
+
+func (g *goRedis) ping(ctx context.Context) error { return g.c.Ping(ctx).Err() }
 
 func isNoScript(err error) bool {
 	msg, ok := serverError(err)

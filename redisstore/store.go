@@ -143,10 +143,29 @@ func build(b backend, opts *Options) *Store {
 
 // Close marks the store closed: later calls return an error wrapping
 // [ratelimit.ErrClosed]. It closes the local fallback store if New created it, stopping its
-// goroutine, and leaves the Redis client open. It is idempotent and returns nil.
+// goroutine, and leaves the Redis client open, except the client [DialRueidis] created,
+// which it closes. It is idempotent and returns nil.
 func (s *Store) Close() error {
 	s.closed.Store(true)
 	s.guard.Close()
+	if d, ok := s.backend.(*dialedBackend); ok {
+		d.close()
+	}
+	return nil
+}
+
+// Ping sends Redis a PING, bounded by ctx and [Options.Timeout], and returns its error:
+// nil when Redis answers. It reports the store's state, as a readiness check does; it
+// neither counts towards the breaker nor reaches OnError.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return ratelimit.ErrClosed
+	}
+	ctx, cancel := s.guard.Context(ctx)
+	defer cancel()
+	if err := s.backend.ping(ctx); err != nil {
+		return fmt.Errorf("redisstore: ping: %w", err)
+	}
 	return nil
 }
 

@@ -106,8 +106,9 @@ func TestRedisStores(t *testing.T) {
 }
 
 // TestRedisVanishes stops Redis under a running service: with -fail error the calls fail
-// with Unavailable (Envoy then applies its failure_mode_deny), with the default local
-// policy they keep being answered, and /readyz reports the store down.
+// with Unavailable (Envoy then applies its failure_mode_deny) and the service is not
+// ready; with the default local policy they keep being answered, and the service stays
+// ready while /readyz reports the store down.
 func TestRedisVanishes(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "api.yaml"), redisRules)
@@ -134,7 +135,13 @@ func TestRedisVanishes(t *testing.T) {
 	}
 	code, body := get(t, "http://"+strict.http+"/readyz")
 	if code != 503 || !strings.Contains(body, "store") {
-		t.Errorf("/readyz with Redis down: %d %s, want 503 naming the store", code, body)
+		t.Errorf("fail=error: /readyz with Redis down: %d %s, want 503 naming the store", code, body)
+	}
+	// The local policy answers every call: the service stays in rotation, and says
+	// that its store is down.
+	code, body = get(t, "http://"+local.http+"/readyz")
+	if code != 200 || !strings.Contains(body, "store: down") {
+		t.Errorf("fail=local: /readyz with Redis down: %d %s, want 200 with store: down", code, body)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/admin"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/httpapi"
@@ -132,13 +133,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if len(eng.Rules().Domains()) == 0 {
 			return errors.New("no rules loaded")
 		}
-		if err := st.ready(ctx); err != nil {
+		if st.policy != ratelimit.FailError {
+			return nil // the policy answers while the store cannot
+		}
+		if err := st.ping(ctx); err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
 		return nil
 	}
 	if err := srv.listenHTTP("http", s.httpAddr, httpapi.Handler(&httpapi.Options{
-		Engine: eng, Metrics: m.Handler(), Recorder: m, Ready: ready,
+		Engine: eng, Metrics: m.Handler(), Recorder: m, Ready: ready, Store: st.ping,
 	})); err != nil {
 		srv.stop(s.shutdown)
 		return err

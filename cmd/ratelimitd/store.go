@@ -17,12 +17,19 @@ import (
 // store is the service's store with what run needs around it.
 type store struct {
 	ratelimit.Store
-	// ready reports whether the store answers.
-	ready func(context.Context) error
+	policy ratelimit.FailPolicy
+	// ping reports whether the store answers.
+	ping  func(context.Context) error
 	close func()
 }
 
-// openStore opens the store rawURL names; see the -store flag.
+// dialWait is how long the start-up waits for the first connection attempt to Redis.
+const dialWait = time.Second
+
+// openStore opens the store rawURL names; see the -store flag. A Redis store connects in
+// the background: the service starts while Redis is down or hung (waiting at most
+// dialWait for the first attempt), and its calls are answered by the fail policy until
+// Redis answers.
 func openStore(rawURL, fail string, timeout time.Duration, onError func(error)) (*store, error) {
 	policy, err := ratelimit.ParseFailPolicy(fail)
 	if err != nil {
@@ -30,24 +37,22 @@ func openStore(rawURL, fail string, timeout time.Duration, onError func(error)) 
 	}
 	if rawURL == "memory" {
 		m := memorystore.New(nil)
-		return &store{Store: m, ready: func(context.Context) error { return nil }, close: func() { m.Close() }}, nil
+		return &store{Store: m, policy: policy, ping: func(context.Context) error { return nil }, close: func() { m.Close() }}, nil
 	}
 	opt, err := clientOption(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	client, err := rueidis.NewClient(opt)
-	if err != nil {
-		return nil, fmt.Errorf("store %s: %w", redacted(rawURL), err)
+	rs := redisstore.DialRueidis(opt, &redisstore.Options{Policy: policy, Timeout: timeout, OnError: onError})
+	// A Redis that answers is connected before the first call; one that does not holds
+	// the start-up at most dialWait.
+	t := time.NewTimer(dialWait)
+	select {
+	case <-rs.Dialed():
+	case <-t.C:
 	}
-	rs := redisstore.NewRueidis(client, &redisstore.Options{Policy: policy, Timeout: timeout, OnError: onError})
-	return &store{
-		Store: rs,
-		ready: func(ctx context.Context) error {
-			return client.Do(ctx, client.B().Ping().Build()).Error()
-		},
-		close: func() { rs.Close(); client.Close() },
-	}, nil
+	t.Stop()
+	return &store{Store: rs, policy: policy, ping: rs.Ping, close: func() { rs.Close() }}, nil
 }
 
 // clientOption reads redis://, redis+cluster:// and redis+sentinel:// URLs (and their

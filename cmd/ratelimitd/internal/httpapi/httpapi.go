@@ -32,9 +32,13 @@ type Options struct {
 	Metrics http.Handler
 	// Recorder counts requests per transport and outcome; may be nil.
 	Recorder rls.Recorder
-	// Ready reports whether the service can answer: rules loaded and the store reachable.
-	// nil means always ready. Its answer is cached for a second.
+	// Ready reports whether the service can answer: rules loaded and, unless the store's
+	// failures are answered by a fail policy, the store reachable. nil means always ready.
 	Ready func(context.Context) error
+	// Store reports whether the store answers. GET /readyz shows it beside the readiness
+	// without deciding the readiness by it; nil shows nothing. The answers of Ready and
+	// Store are cached for a second, so that probes cannot load the store.
+	Store func(context.Context) error
 }
 
 // Handler returns the HTTP API.
@@ -53,7 +57,13 @@ func Handler(opts *Options) http.Handler {
 
 type handler struct {
 	Options
-	readyAt atomic.Int64 // UnixNano of the last successful readiness check
+	readiness atomic.Pointer[readiness] // the last check
+}
+
+// readiness is the outcome of a check of Ready and Store.
+type readiness struct {
+	at           time.Time
+	ready, store error
 }
 
 // record counts a request of transport "json" (envoyproxy/ratelimit's endpoint) or
@@ -105,28 +115,41 @@ func statusOf(code string) int {
 }
 
 func (h *handler) ready(w http.ResponseWriter, r *http.Request) {
-	if err := h.readiness(r.Context()); err != nil {
-		writeError(w, http.StatusServiceUnavailable, err)
+	c := h.readyState(r.Context())
+	state := ""
+	if h.Store != nil {
+		state = "store: up"
+		if c.store != nil {
+			state = "store: down: " + c.store.Error()
+		}
+	}
+	if c.ready != nil {
+		writeError(w, http.StatusServiceUnavailable, c.ready)
 		return
 	}
 	io.WriteString(w, "ready\n")
+	if state != "" {
+		io.WriteString(w, state+"\n")
+	}
 }
 
-func (h *handler) readiness(ctx context.Context) error {
-	if h.Ready == nil {
-		return nil
-	}
-	now := time.Now().UnixNano()
-	if now-h.readyAt.Load() < int64(time.Second) {
-		return nil
+// readyState returns the readiness and the store's state, checked at most once a second.
+func (h *handler) readyState(ctx context.Context) *readiness {
+	now := time.Now()
+	if c := h.readiness.Load(); c != nil && now.Sub(c.at) < time.Second {
+		return c
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if err := h.Ready(ctx); err != nil {
-		return err
+	c := &readiness{at: now}
+	if h.Ready != nil {
+		c.ready = h.Ready(ctx)
 	}
-	h.readyAt.Store(now)
-	return nil
+	if h.Store != nil {
+		c.store = h.Store(ctx)
+	}
+	h.readiness.Store(c)
+	return c
 }
 
 // readBody reads r's body, at most MaxBody bytes.
