@@ -2,13 +2,13 @@ package grpclimit
 
 import (
 	"context"
-	"github.com/go-ratelimit/ratelimit/httplimit"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/httplimit"
 	"github.com/go-ratelimit/ratelimit/memorystore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"

@@ -7,11 +7,13 @@ replace github.com/go-ratelimit/ratelimit => ../..
 require (
 	github.com/envoyproxy/go-control-plane/envoy v1.40.0
 	github.com/go-ratelimit/ratelimit v0.0.0
+	github.com/go-ratelimit/ratelimit/grpclimit v0.0.0-00010101000000-000000000000
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/redis/rueidis v1.0.79
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/net v0.60.0
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20261026165753-2ffab32bce7e
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )
@@ -29,5 +31,6 @@ require (
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
-	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
 )
+
+replace github.com/go-ratelimit/ratelimit/grpclimit => ../../grpclimit

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/go-ratelimit/ratelimit/httplimit"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+	"github.com/go-ratelimit/ratelimit/httplimit"
 )
 
 const headerRules = `

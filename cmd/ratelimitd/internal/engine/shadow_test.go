@@ -2,10 +2,11 @@ package engine
 
 import (
 	"context"
-	"github.com/go-ratelimit/ratelimit/httplimit"
 	"slices"
 	"testing"
 	"testing/synctest"
+
+	"github.com/go-ratelimit/ratelimit/httplimit"
 )
 
 // TestShadowRulesCountOnTheirOwn: one shadow rule over its limit does not stop the
