@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/adaptive"
 )
 
 // Transport is an [http.RoundTripper] that limits outgoing requests: client-side
@@ -55,6 +56,14 @@ type Transport struct {
 	// never resend.
 	MaxRetries int
 
+	// Throttle, if set, rejects requests locally, with an error wrapping
+	// [adaptive.ErrThrottled], while the backend rejects most of them: with the
+	// probability of the SRE book's client-side throttling (see [adaptive.Throttle]),
+	// counting as accepted every answer that is not a 429 or a 503, and as rejected those
+	// and transport errors. Each resend counts as a request. One Throttle is shared by
+	// every key. Default nil: no throttling.
+	Throttle *adaptive.Throttle
+
 	mu    sync.Mutex
 	holds map[string]time.Time // key → instant until which requests wait
 }
@@ -73,7 +82,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			closeBody(req)
 			return nil, err
 		}
+		if t.Throttle != nil && !t.Throttle.Allow() {
+			closeBody(req)
+			return nil, fmt.Errorf("httplimit: %s %s: %w", req.Method, key, adaptive.ErrThrottled)
+		}
 		resp, err := base.RoundTrip(req)
+		if t.Throttle != nil && err == nil && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+			t.Throttle.Accepted()
+		}
 		if err != nil || !t.RespectRetryAfter && t.MaxRetries <= 0 {
 			return resp, err
 		}
