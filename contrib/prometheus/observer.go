@@ -21,6 +21,10 @@
 //
 // Observe allocates nothing once the series of an event's labels exist: the series are
 // cached per label set.
+//
+// [RegisterConcurrency] exports the state of a concurrency limiter (package concurrency),
+// read at each scrape: its adaptive limit, requests in flight and queued, rejections,
+// drops, and each partition's in-flight requests and share.
 package promlimit
 
 import (
