@@ -52,8 +52,9 @@ func TestRedisStores(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url := tc.url(t)
-			a := start(t, nil, "-config", dir, "-store", url, "-fail", "error")
-			b := start(t, nil, "-config", dir, "-store", url, "-fail", "error")
+			// A timeout long enough for a loaded machine: these calls must all be decided.
+			a := start(t, nil, "-config", dir, "-store", url, "-fail", "error", "-store-timeout", "10s")
+			b := start(t, nil, "-config", dir, "-store", url, "-fail", "error", "-store-timeout", "10s")
 
 			// 8 callers on two services take one key's 100 units: exactly 100 pass.
 			var passed atomic.Int64
@@ -114,7 +115,9 @@ func TestRedisVanishes(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "api.yaml"), redisRules)
 	r := redistest.Start(t)
 	url := "redis://" + r.Addr()
-	strict := start(t, nil, "-config", dir, "-store", url, "-fail", "error")
+	// A refused connection fails at once; the long timeout keeps a loaded machine from
+	// failing the calls made while Redis is up.
+	strict := start(t, nil, "-config", dir, "-store", url, "-fail", "error", "-store-timeout", "10s")
 	local := start(t, nil, "-config", dir, "-store", url)
 	req := &rlsv3.RateLimitRequest{Domain: "api", Descriptors: []*rlv3.RateLimitDescriptor{{Entries: entries("user", "jo")}}}
 	for _, s := range []*service{strict, local} {
