@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer st.close()
-	eng := engine.New(st, set, &engine.Options{Headers: headers, Observer: m})
+	eng := engine.New(st, set, &engine.Options{Headers: headers, Observer: m, Logger: log})
 	// publish tells the metrics which rules serve. Reloads and run-time changes publish
 	// one at a time, each the engine's newest set, so the last word is always current.
 	var publishMu sync.Mutex

@@ -7,12 +7,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/logsample"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
 	"github.com/go-ratelimit/ratelimit/httplimit"
 )
@@ -79,6 +81,9 @@ type Response struct {
 	Statuses []Status
 	// Headers are the rate-limit response headers in the engine's HeaderStyle.
 	Headers []Header
+	// UnknownDomain reports a domain no loaded rule names: every descriptor is then
+	// Unmatched.
+	UnknownDomain bool
 }
 
 // Status is the decision on one descriptor.
@@ -95,6 +100,9 @@ type Status struct {
 	ResetAfter time.Duration
 	// Shadow reports a shadow-mode rule that was over its limit; Code is OK then.
 	Shadow bool
+	// Unmatched reports a descriptor no rule of the domain matched (or of an unknown
+	// domain): it is allowed, as envoyproxy/ratelimit allows it, and Rule is nil.
+	Unmatched bool
 }
 
 // Header is one response header.
@@ -103,7 +111,8 @@ type Header struct{ Name, Value string }
 // Observer receives what the engine decides; the service's metrics implement it. Its
 // methods are called concurrently.
 type Observer interface {
-	// Decided reports the decision on one descriptor that matched a rule.
+	// Decided reports the decision on one descriptor that matched a rule, or that no rule
+	// matched (st.Unmatched).
 	Decided(domain string, entries []rules.Entry, st *Status, hits uint64)
 	// Failed reports a request of domain the store could not decide.
 	Failed(domain string, err error)
@@ -119,6 +128,10 @@ type Options struct {
 	Headers httplimit.HeaderStyle
 	// Observer receives every decision. Default none.
 	Observer Observer
+	// Logger receives, at debug level, a line for each request with a descriptor no rule
+	// matched, at most one a second: each line counts the requests not logged since the
+	// previous one. Default none.
+	Logger *slog.Logger
 }
 
 // Engine decides requests against the current rule set. It is safe for concurrent use;
@@ -128,13 +141,16 @@ type Engine struct {
 	rules   atomic.Pointer[rules.Set]
 	headers httplimit.HeaderStyle
 	obs     Observer
+	log     *slog.Logger
+	// unmatched samples the log lines of requests with unmatched descriptors.
+	unmatched logsample.Sampler
 }
 
 // New returns an Engine over store, starting with set.
 func New(store ratelimit.Store, set *rules.Set, opts *Options) *Engine {
-	e := &Engine{store: store}
+	e := &Engine{store: store, unmatched: logsample.Sampler{Interval: time.Second}}
 	if opts != nil {
-		e.headers, e.obs = opts.Headers, opts.Observer
+		e.headers, e.obs, e.log = opts.Headers, opts.Observer, opts.Logger
 	}
 	e.rules.Store(set)
 	return e
@@ -179,25 +195,70 @@ func (e *Engine) Decide(ctx context.Context, req *Request) (*Response, error) {
 
 // decide is Decide on a valid request.
 func (e *Engine) decide(ctx context.Context, req *Request) (*Response, error) {
-	p := newPlan(e.rules.Load(), req)
-	resp := &Response{Code: OK, Statuses: p.statuses}
+	set := e.rules.Load()
+	p := newPlan(set, req)
+	resp := &Response{Code: OK, Statuses: p.statuses, UnknownDomain: !set.Has(req.Domain)}
 	if err := e.run(ctx, &p); err != nil {
 		if e.obs != nil {
 			e.obs.Failed(req.Domain, err)
 		}
 		return nil, err
 	}
+	unmatched := 0
 	for i := range resp.Statuses {
 		st := &resp.Statuses[i]
 		if st.Code == OverLimit {
 			resp.Code = OverLimit
 		}
-		if e.obs != nil && st.Rule != nil {
+		if st.Unmatched {
+			unmatched++
+		}
+		if e.obs != nil && (st.Rule != nil || st.Unmatched) {
 			e.obs.Decided(req.Domain, req.Descriptors[i].Entries, st, p.descs[i].hits)
 		}
 	}
+	if unmatched > 0 {
+		e.logUnmatched(ctx, req, resp, unmatched)
+	}
 	resp.Headers = headers(e.headers, resp)
 	return resp, nil
+}
+
+// logUnmatched logs, sampled, a request with unmatched descriptors: the first one that
+// no rule matched, by its entries.
+func (e *Engine) logUnmatched(ctx context.Context, req *Request, resp *Response, unmatched int) {
+	if e.log == nil || !e.log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	log, unlogged := e.unmatched.Sample(time.Now())
+	if !log {
+		return
+	}
+	var first []rules.Entry
+	for i := range resp.Statuses {
+		if resp.Statuses[i].Unmatched {
+			first = req.Descriptors[i].Entries
+			break
+		}
+	}
+	e.log.LogAttrs(ctx, slog.LevelDebug, "no rule matched; allowed",
+		slog.String("domain", req.Domain), slog.Bool("known_domain", !resp.UnknownDomain),
+		slog.Int("unmatched", unmatched), slog.Int("descriptors", len(req.Descriptors)),
+		slog.String("entries", entriesText(first)), slog.Int("unlogged", unlogged))
+}
+
+// entriesText writes entries as key="value" pairs, comma-separated.
+func entriesText(entries []rules.Entry) string {
+	var b []byte
+	for i, en := range entries {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, en.Key...)
+		b = append(b, '=')
+		b = strconv.AppendQuote(b, en.Value)
+	}
+	return string(b)
 }
 
 func validate(req *Request) error {

@@ -434,7 +434,11 @@ type recorder struct {
 func (r *recorder) Decided(domain string, entries []rules.Entry, st *Status, hits uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.decided = append(r.decided, fmt.Sprintf("%s %v hits %d: %s", domain, entries, hits, describe(*st)))
+	e := fmt.Sprintf("%s %v hits %d: %s", domain, entries, hits, describe(*st))
+	if st.Unmatched {
+		e += " unmatched"
+	}
+	r.decided = append(r.decided, e)
 }
 
 func (r *recorder) Failed(domain string, err error) {
@@ -487,9 +491,11 @@ descriptors:
 		want := []string{
 			"api [{user u}] hits 1: OK 1/MINUTE remaining 0",
 			"api [{bot b}] hits 1: OK 5/MINUTE remaining 4",
+			"api [{nothing x}] hits 1: OK - remaining 0 unmatched",
 			"api [{blocked z}] hits 0: OK 0/MINUTE remaining 0",
 			"api [{user u}] hits 1: OVER_LIMIT 1/MINUTE remaining 0",
 			"api [{bot b}] hits 1: OK 5/MINUTE remaining 4",
+			"api [{nothing x}] hits 1: OK - remaining 0 unmatched",
 			"api [{blocked z}] hits 0: OK 0/MINUTE remaining 0",
 			"latency",
 			"latency",

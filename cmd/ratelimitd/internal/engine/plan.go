@@ -107,7 +107,9 @@ func newPlan(set *rules.Set, req *Request) plan {
 		off += len(entries)
 		st.Code = OK
 		switch {
-		case r == nil || r.Name != "" && replaced[r.Name] && !r.Unlimited:
+		case r == nil:
+			st.Unmatched = true
+		case r.Name != "" && replaced[r.Name] && !r.Unlimited:
 		case r.Unlimited:
 			st.Remaining = math.MaxUint32
 		case r.Limit.Rate == 0:

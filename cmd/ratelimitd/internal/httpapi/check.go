@@ -31,16 +31,22 @@ type checkDescriptor struct {
 
 // checkResponse is the answer of POST /v1/check, 200 whether allowed or not.
 type checkResponse struct {
-	Allowed  bool              `json:"allowed"`
-	Statuses []checkStatus     `json:"statuses"`
-	Headers  map[string]string `json:"headers,omitempty"`
+	Allowed bool `json:"allowed"`
+	// UnknownDomain is true when no loaded rule names the domain.
+	UnknownDomain bool              `json:"unknown_domain,omitempty"`
+	Statuses      []checkStatus     `json:"statuses"`
+	Headers       map[string]string `json:"headers,omitempty"`
 }
 
 type checkStatus struct {
 	Allowed bool `json:"allowed"`
-	// Rule is null when no rule applies to the descriptor.
-	Rule      *checkRule `json:"rule"`
-	Remaining uint32     `json:"remaining"`
+	// Rule is null when no rule applies to the descriptor: none matched, or the rule is
+	// unlimited or replaced by another.
+	Rule *checkRule `json:"rule"`
+	// Matched is false when no rule of the domain matched the descriptor's entries (it is
+	// then allowed, as envoyproxy/ratelimit allows it).
+	Matched   bool   `json:"matched"`
+	Remaining uint32 `json:"remaining"`
 	// ResetAfterMS is, when allowed, the time until full capacity; when denied, the time
 	// until the same hits can pass. Milliseconds, rounded up.
 	ResetAfterMS int64 `json:"reset_after_ms"`
@@ -69,11 +75,11 @@ func (h *handler) check(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.record("http", resp.Code.String())
-	out := checkResponse{Allowed: resp.Code == engine.OK, Statuses: make([]checkStatus, len(resp.Statuses))}
+	out := checkResponse{Allowed: resp.Code == engine.OK, UnknownDomain: resp.UnknownDomain, Statuses: make([]checkStatus, len(resp.Statuses))}
 	for i := range resp.Statuses {
 		st := &resp.Statuses[i]
 		cs := checkStatus{
-			Allowed: st.Code == engine.OK, Remaining: st.Remaining, Shadow: st.Shadow,
+			Allowed: st.Code == engine.OK, Matched: !st.Unmatched, Remaining: st.Remaining, Shadow: st.Shadow,
 			ResetAfterMS: (st.ResetAfter.Nanoseconds() + 999_999) / 1_000_000,
 		}
 		if rl := st.Rule; rl != nil {

@@ -50,6 +50,10 @@ func TestCheckAndJSON(t *testing.T) {
 		contains   string
 	}{
 		{"/v1/check", one, 200, `"allowed":true`},
+		{"/v1/check", `{"domain":"d","descriptors":[{"entries":[{"key":"nobody","value":"a"}]}]}`, 200,
+			`{"allowed":true,"statuses":[{"allowed":true,"rule":null,"matched":false,"remaining":0,"reset_after_ms":0}]}`},
+		{"/v1/check", `{"domain":"typo","descriptors":[{"entries":[{"key":"user","value":"a"}]}]}`, 200,
+			`{"allowed":true,"unknown_domain":true,"statuses":[{"allowed":true,"rule":null,"matched":false,"remaining":0,"reset_after_ms":0}]}`},
 		{"/v1/check", one, 200, `"allowed":false`},
 		{"/json", one, 429, `"OVER_LIMIT"`},
 		{"/v1/check", one + one, 400, "more than one JSON value"},
@@ -67,7 +71,7 @@ func TestCheckAndJSON(t *testing.T) {
 	if w := serve(h, "/v1/check", one); w.Header().Get("Retry-After") == "" {
 		t.Error("a denied /v1/check has no Retry-After")
 	}
-	want := map[string]int{"http OK": 1, "http OVER_LIMIT": 2, "http INVALID": 4, "json OVER_LIMIT": 1, "json INVALID": 2}
+	want := map[string]int{"http OK": 3, "http OVER_LIMIT": 2, "http INVALID": 4, "json OVER_LIMIT": 1, "json INVALID": 2}
 	for k, n := range want {
 		if c.m[k] != n {
 			t.Errorf("requests %q: got %d, want %d (all: %v)", k, c.m[k], n, c.m)

@@ -14,6 +14,7 @@
 //	                                                    descriptors of a detailed_metric rule
 //	                                                    counted under "<rule>.other"
 //	ratelimitd_store_errors_total{domain}               requests the store could not decide
+//	ratelimitd_unmatched_total{domain}                  descriptors no rule matched (allowed)
 //	ratelimitd_decide_duration_seconds{domain}          histogram of one decision's time
 //	ratelimitd_requests_total{transport, code}          requests per transport and outcome
 //	ratelimitd_config_loads_total{result}               rule loads, "success" or "failure"
@@ -83,7 +84,7 @@ type Metrics struct {
 	reg *prometheus.Registry
 
 	hits, calls, over, near, shadow, overflow *prometheus.CounterVec
-	storeErrors                               *prometheus.CounterVec
+	storeErrors, unmatched                    *prometheus.CounterVec
 	latency                                   *prometheus.HistogramVec
 	requests                                  *prometheus.CounterVec
 	requestsFixed                             [len(transports)][len(codes)]prometheus.Counter
@@ -125,6 +126,8 @@ func New() *Metrics {
 		overflow: counter("rule_detailed_overflow_total", "Descriptors of a detailed_metric rule counted under <rule>.other because the rule already has its maximum of detailed series.", dr),
 		storeErrors: counter("store_errors_total",
 			"Requests the store could not decide.", []string{"domain"}),
+		unmatched: counter("unmatched_total",
+			"Descriptors no rule of the domain matched, allowed as envoyproxy/ratelimit allows them; domain \"unknown\" counts the domains no rule file names.", []string{"domain"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ratelimitd_decide_duration_seconds",
 			Help:    "Time to decide one request, store round trip included.",
@@ -151,7 +154,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.hits, m.calls, m.over, m.near, m.shadow, m.overflow,
-		m.storeErrors, m.latency, m.requests, loads,
+		m.storeErrors, m.unmatched, m.latency, m.requests, loads,
 		m.lastFailed, m.lastSuccess, m.rulesGauge, m.domainsGauge,
 	)
 	unknown := m.newDomain(Unknown)

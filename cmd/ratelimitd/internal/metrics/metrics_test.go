@@ -628,3 +628,40 @@ func TestDetailedFlipStale(t *testing.T) {
 	}
 	check(t, got, map[string]float64{byValue: 1})
 }
+
+// TestUnmatched: descriptors no rule matched count per loaded domain, and under
+// "unknown" for every other domain, so requests cannot add series; a load that drops a
+// domain drops its series.
+func TestUnmatched(t *testing.T) {
+	m := New()
+	srv := newServer(t, m)
+	m.Loaded(compile(t, apiYAML, webYAML))
+	ents := []rules.Entry{{Key: "nobody", Value: "x"}}
+	for range 3 {
+		m.Decided("api", ents, &engine.Status{Code: engine.OK, Unmatched: true}, 1)
+	}
+	m.Decided("web", ents, &engine.Status{Code: engine.OK, Unmatched: true}, 1)
+	for i := range 40 {
+		m.Decided(fmt.Sprintf("made-up-%d", i), ents, &engine.Status{Code: engine.OK, Unmatched: true}, 1)
+	}
+	m.Decided("api", ents, &engine.Status{Code: engine.OK}, 1) // neither a rule nor unmatched: ignored
+	got := scrape(t, srv)
+	check(t, got, map[string]float64{
+		`ratelimitd_unmatched_total{domain="api"}`:     3,
+		`ratelimitd_unmatched_total{domain="web"}`:     1,
+		`ratelimitd_unmatched_total{domain="unknown"}`: 40,
+	})
+	n := 0
+	for k := range got {
+		if strings.HasPrefix(k, "ratelimitd_unmatched_total") {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d series of ratelimitd_unmatched_total, want 3 (api, web, unknown)", n)
+	}
+	m.Loaded(compile(t, apiYAML))
+	if _, ok := scrape(t, srv)[`ratelimitd_unmatched_total{domain="web"}`]; ok {
+		t.Error("the series of a dropped domain is still served")
+	}
+}

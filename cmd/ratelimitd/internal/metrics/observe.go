@@ -9,9 +9,15 @@ import (
 
 // Decided counts the decision st on one descriptor of a request of domain with the given
 // entries, which took hits units. It is the engine's hot path: for a rule of the loaded
-// set it does two map lookups and a few atomic additions, and allocates nothing. A nil st
-// or st.Rule is ignored.
+// set it does two map lookups and a few atomic additions, and allocates nothing. A
+// descriptor no rule matched counts in ratelimitd_unmatched_total of its domain ("unknown"
+// for a domain outside the loaded rules). A nil st, or one with neither a rule nor
+// Unmatched, is ignored.
 func (m *Metrics) Decided(domain string, entries []rules.Entry, st *engine.Status, hits uint64) {
+	if st != nil && st.Unmatched {
+		m.domain(domain).unmatched.Inc()
+		return
+	}
 	if st == nil || st.Rule == nil {
 		return
 	}

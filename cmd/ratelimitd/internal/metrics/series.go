@@ -15,6 +15,7 @@ type state struct {
 type domainMetrics struct {
 	name        string // the label value
 	storeErrors prometheus.Counter
+	unmatched   prometheus.Counter
 	latency     prometheus.Observer
 	rules       map[string]*ruleMetrics
 	// extra holds, under Metrics.mu, the rules met in requests that are not in rules: a
@@ -83,6 +84,7 @@ func (m *Metrics) newDomain(name string) *domainMetrics {
 	return &domainMetrics{
 		name:        name,
 		storeErrors: m.storeErrors.WithLabelValues(label(name)),
+		unmatched:   m.unmatched.WithLabelValues(label(name)),
 		latency:     m.latency.WithLabelValues(label(name)),
 		rules:       map[string]*ruleMetrics{},
 		extra:       map[string]*ruleMetrics{},
@@ -98,6 +100,7 @@ func (m *Metrics) deleteDomain(name string) {
 	}
 	delete(m.domainRefs, name)
 	m.storeErrors.DeleteLabelValues(name)
+	m.unmatched.DeleteLabelValues(name)
 	m.latency.DeleteLabelValues(name)
 }
 
