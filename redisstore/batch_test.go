@@ -146,7 +146,7 @@ func TestTakeAllErrors(t *testing.T) {
 	}
 	// A denial by one limit takes nothing from the other.
 	reqs := []ratelimit.Request{
-		{Key: "a", Algorithm: ratelimit.TokenBucket, Limit: ratelimit.PerSecond(10), N: 1},
+		{Key: "a", Algorithm: ratelimit.TokenBucket, Limit: ratelimit.PerHour(10), N: 1}, // no refill while the test runs
 		{Key: "b", Algorithm: ratelimit.FixedWindow, Limit: ratelimit.PerHour(1), N: 1},
 	}
 	res := make([]ratelimit.Result, 2)

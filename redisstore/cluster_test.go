@@ -124,10 +124,10 @@ func testClusterFailover(t *testing.T, newStore func(*redistest.Cluster, *Option
 	}
 	defer func() { close(stop); wg.Wait() }()
 
-	pollUntil(t, 5*time.Second, "load", func() bool { return s.Stats().Calls > 1000 })
+	pollUntil(t, 30*time.Second, "load", func() bool { return s.Stats().Calls > 1000 })
 	killed := time.Now()
 	primary.Kill()
-	pollUntil(t, 5*time.Second, "failures after the kill", func() bool { return failures.Load() > 0 })
+	pollUntil(t, 30*time.Second, "failures after the kill", func() bool { return failures.Load() > 0 })
 	// The replica is promoted after cluster-node-timeout (1s) and go-redis reloads its
 	// slot map every second: Redis answers for the hot key again.
 	pollUntil(t, 20*time.Second, "a Redis answer for the key of the killed primary", func() bool {
@@ -185,10 +185,11 @@ func testSentinelFailover(t *testing.T, newStore func(*redistest.Sentinel, *Opti
 			t.Fatalf("Take = %+v, %v", r, err)
 		}
 	}
-	// Let the replica receive the writes, then kill the primary.
+	// Let the replica receive the writes, then kill the primary. WAIT answers how many
+	// replicas acknowledged, 0 when its timeout passed first.
 	primary := g.Primary.Client(t)
-	if err := primary.Do(ctx, "WAIT", 1, 1000).Err(); err != nil {
-		t.Fatal(err)
+	if n, err := primary.Do(ctx, "WAIT", 1, 20000).Int(); err != nil || n < 1 {
+		t.Fatalf("WAIT 1 20000 = %d, %v: the replica did not acknowledge the writes", n, err)
 	}
 	old := g.Primary.Addr()
 	killed := time.Now()

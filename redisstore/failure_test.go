@@ -13,9 +13,11 @@ import (
 	"github.com/go-ratelimit/ratelimit/internal/redistest"
 )
 
-// margin is how late a call may return after the store's timeout: generous, for -race and
-// loaded machines.
-const margin = 400 * time.Millisecond
+// margin is how late a call may return after the store's timeout: generous, for -race on
+// a loaded machine, where a descheduled caller returns late, and still under the clients'
+// own read and dial timeouts (3 s and more), so that a call the store's timeout did not
+// end fails the test.
+const margin = 2 * time.Second
 
 // load runs workers calling Take on their own keys until stop is closed, and records the
 // slowest call, errors, and answers.
@@ -64,7 +66,8 @@ func startLoad(s *Store, workers int, alg ratelimit.Algorithm, l ratelimit.Limit
 
 func (ld *load) finish() { close(ld.stop); ld.wg.Wait() }
 
-// pollUntil polls cond every 5ms until it holds, failing t after timeout.
+// pollUntil polls cond every 5ms until it holds, failing t after timeout: a bound on the
+// wait, generous for loaded machines, not a measure of how fast cond comes to hold.
 func pollUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -92,18 +95,18 @@ func TestKillRestart(t *testing.T) {
 	ld := startLoad(s, 8, ratelimit.TokenBucket, ratelimit.PerSecond(1000))
 	defer ld.finish()
 
-	pollUntil(t, 5*time.Second, "calls before the kill", func() bool { return ld.calls.Load() > 100 })
+	pollUntil(t, 30*time.Second, "calls before the kill", func() bool { return ld.calls.Load() > 100 })
 	srv.Kill()
-	pollUntil(t, 5*time.Second, "the breaker to open", func() bool { return s.Stats().BreakerOpen })
+	pollUntil(t, 30*time.Second, "the breaker to open", func() bool { return s.Stats().BreakerOpen })
 	before := ld.calls.Load()
-	pollUntil(t, 5*time.Second, "policy answers", func() bool { return ld.calls.Load() > before+1000 })
+	pollUntil(t, 30*time.Second, "policy answers", func() bool { return ld.calls.Load() > before+1000 })
 	if n := ld.errs.Load(); n != 0 {
 		t.Fatalf("%d calls returned errors under ratelimit.FailLocal, last: %v", n, ld.lastErr.Load())
 	}
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	pollUntil(t, 10*time.Second, "the store to recover", func() bool {
+	pollUntil(t, 30*time.Second, "the store to recover", func() bool {
 		return !s.Stats().BreakerOpen && redisAnswers(s)
 	})
 	ld.finish()
@@ -243,7 +246,7 @@ func TestBreakerProbe(t *testing.T) {
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	pollUntil(t, 5*time.Second, "the probe to close the breaker", func() bool { return redisAnswers(s) })
+	pollUntil(t, 30*time.Second, "the probe to close the breaker", func() bool { return redisAnswers(s) })
 	if st := s.Stats(); st.BreakerOpen {
 		t.Fatalf("breaker open after a successful probe: %+v", st)
 	}

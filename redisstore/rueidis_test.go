@@ -101,13 +101,13 @@ func TestRueidisKillRestart(t *testing.T) {
 	s := newRueidisStore(t, c, opts)
 	ld := startLoad(s, 8, ratelimit.GCRA, ratelimit.PerSecond(1000))
 	defer ld.finish()
-	pollUntil(t, 5*time.Second, "calls before the kill", func() bool { return ld.calls.Load() > 100 })
+	pollUntil(t, 30*time.Second, "calls before the kill", func() bool { return ld.calls.Load() > 100 })
 	srv.Kill()
-	pollUntil(t, 5*time.Second, "the breaker to open", func() bool { return s.Stats().BreakerOpen })
+	pollUntil(t, 30*time.Second, "the breaker to open", func() bool { return s.Stats().BreakerOpen })
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	pollUntil(t, 10*time.Second, "the store to recover", func() bool { return !s.Stats().BreakerOpen && redisAnswers(s) })
+	pollUntil(t, 30*time.Second, "the store to recover", func() bool { return !s.Stats().BreakerOpen && redisAnswers(s) })
 	ld.finish()
 	ld.stop = make(chan struct{})
 	if d := time.Duration(ld.slowest.Load()); d > opts.Timeout+margin {
