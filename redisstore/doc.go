@@ -104,6 +104,79 @@
 // (a shorter prefix or algorithm code saves nothing for keys like these), and a hash with
 // one-letter fields takes what a short string does.
 //
+// # Leases: decisions from local memory
+//
+// [LeaseStore] ([NewLease]) is the eventually consistent mode: each process takes units of
+// a key from Redis in chunks, its lease, and spends them from local memory. A decision is a
+// lock and a few integers, never a round trip; refills are sent in the background, many
+// keys per pipelined round trip, as soon as a lease falls below half its size; keys that
+// nobody asks about cost nothing, and a key idle for [LeaseOptions.IdleAfter] gives its
+// unspent units back and leaves memory. A LeaseStore shares its keys with a [Store] of the
+// same prefix: strict and leased processes can share one limit.
+//
+// A grant runs the algorithm's own script step, the one single decisions run, with n the
+// lesser of the lease size and what the key has left, so Redis holds exactly the state
+// that many single decisions would have left. Leases suit the algorithms whose state is a
+// count per epoch-aligned window, so that a unit granted at one instant of a window may be
+// spent at any later instant of the same window without admitting anything the algorithm
+// would not: [ratelimit.FixedWindow] and [ratelimit.SlidingWindowCounter]. The others are
+// rejected with [ratelimit.ErrInvalidAlgorithm]: a sliding window log counts the instants
+// of admissions, and the buckets refill continuously, so a unit granted at t and spent at
+// t' > t is one the algorithm might refuse at t' (tokens taken when full and spent in a
+// burst later exceed the bucket).
+//
+// Let L be the limit's Rate, ε [LeaseOptions.Accuracy], b = max(1, ⌊ε·L⌋) the largest
+// lease a process holds of a key, and N the processes sharing the key. For every key and
+// every window W of the Redis clock:
+//
+//	admitted(W) ≤ L                                        (no over-admission)
+//	admitted(W) ≥ min(demand(W), L) − N·b − lost(W)         (under-admission)
+//
+// where lost(W) counts the units of grants whose reply was lost and of processes that
+// crashed holding a lease; the second line holds when every process keeps asking until the
+// window ends and refills come back within it. [LeaseStats.Lost] counts the first kind.
+//
+// Proof of the first line. Let C(W) be the count Redis holds for W. The grant script runs
+// atomically and takes g = min(want, remaining) units by the algorithm's step, so C(W) ≤ L
+// always (for the sliding window counter, its current-window count). A release subtracts
+// only units the process held unspent, and only if W is still the window the key's state
+// holds; it is never retried (go-redis is told not to, and the store resends only after
+// NOSCRIPT, which proves it did not run), so it is applied at most once. A process spends a
+// unit at most once, under the lease's lock, only from a grant whose reply it received, and
+// drops the units it releases. So admitted(W) ≤ granted(W) − released(W) = C(W) ≤ L.
+// A grant in flight gives nothing to spend until its reply arrives; the units already in
+// hand are already in C(W). A reply lost after Redis applied the grant (a timeout, a
+// broken connection) leaves units counted in C(W) that nobody spends: under-admission,
+// never over-admission, so grants need no sequence numbers; releases, which could
+// over-admit if applied twice, are sent at most once instead. Every admission under a
+// lease of W happens inside W: the reply comes after the script ran, at or after W's
+// start, and the lease expires locally at the instant of sending plus the time the script
+// saw until W's end, which is at or before W's end since the script runs after the request
+// is sent (only durations cross from the Redis clock to the process's, so their offset
+// does not matter; their rates agree to parts per million). For the sliding window
+// counter, the admitted units of W and of the window before are subsets of the granted
+// ones, each spent no earlier than its grant and within its window; the weight of the
+// previous window only decreases within a window, so at every instant the estimate over
+// the admitted units is at most the estimate at the last grant, which the script kept
+// within L.
+//
+// Proof of the second line. When W ends with demand above L unmet, each process asked
+// again whenever its lease ran below half, so Redis granted until C(W) = L, or until the
+// window ended; the units of C(W) not admitted are those held unspent (at most b per
+// process) and the lost ones.
+//
+// During outages: while Redis is unreachable or hung, decisions go on spending the leases
+// in hand, never waiting (a round trip is bounded by the Timeout, 500ms by default, and
+// the breaker); a decision the lease cannot serve is answered by [Options.Policy]. With
+// [ratelimit.FailClosed] or [ratelimit.FailError] the bound above holds throughout; with
+// the default [ratelimit.FailLocal] each process also admits up to L of its own per window
+// while Redis is down, so up to L + N·L. A Redis that restarts without its data (no
+// persistence, or a failover that lost the last writes) forgets C(W): a window in which it
+// restarts r times admits up to (r + 1)·L, as the strict store does. Units granted before
+// an outage and unspent are given back on recovery only if the process releases them
+// (idle, or Close) while W lasts; otherwise they expire with W. [LeaseStore.Close] gives
+// back every unspent unit in one round trip bounded by its context and the Timeout.
+//
 // # Circuit breaker scope
 //
 // The breaker is one per Store, over all of Redis: on a Cluster with one shard down the

@@ -41,7 +41,8 @@ func loadLeaseScripts() (*script, *script) {
 // the default.
 type LeaseOptions struct {
 	// Options are those of the strict [Store]: Prefix (a LeaseStore shares its keys with a
-	// Store of the same prefix), Timeout (of each sync round trip), MaxRetries and
+	// Store of the same prefix), Timeout (of each round trip; no decision waits on one, so
+	// the default is DefaultLeaseTimeout, longer than a Store's), MaxRetries and
 	// RetryBackoff (grants only: a release is never retried), the breaker, and Policy, Local
 	// and OnError, which apply to a decision that its lease cannot serve while Redis is
 	// unavailable.
@@ -70,6 +71,7 @@ type LeaseOptions struct {
 const (
 	DefaultLeaseAccuracy = 0.01
 	DefaultLeaseInterval = 100 * time.Millisecond
+	DefaultLeaseTimeout  = 500 * time.Millisecond
 )
 
 // LeaseStore is a [ratelimit.Store] that decides from leases held in local memory: units
@@ -153,6 +155,9 @@ func NewLease(client redis.UniversalClient, opts *LeaseOptions) *LeaseStore {
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultLeaseTimeout
 	}
 	s.strict = build(&goRedis{c: client}, &o.Options)
 	if s.accuracy == 0 {
@@ -305,12 +310,18 @@ func (s *LeaseStore) run() {
 		s.pendMu.Lock()
 		batch, s.pending = s.pending, batch[:0]
 		s.pendMu.Unlock()
-		if len(batch) > 0 {
-			s.refill(batch)
-			clear(batch)
+		for b := batch; len(b) > 0; {
+			n := min(len(b), maxRefill)
+			s.refill(b[:n])
+			b = b[n:]
 		}
+		clear(batch)
 	}
 }
+
+// maxRefill is the most keys one refill round trip asks for: a round trip must finish
+// within the Timeout, on a loaded machine too.
+const maxRefill = 256
 
 // grantReq is one key's part of a refill round trip.
 type grantReq struct {
@@ -364,7 +375,9 @@ func (s *LeaseStore) refill(batch []*lease) {
 	for i := range reqs {
 		cmds[i] = reqs[i].cmd
 	}
+	ran := false
 	answer, err := s.strict.guard.Do(context.Background(), func(ctx context.Context) error {
+		ran = true
 		s.rounds.Add(1)
 		s.scripts.Add(uint64(len(cmds)))
 		return s.pipeline(ctx, leaseGrant, cmds)
@@ -381,13 +394,13 @@ func (s *LeaseStore) refill(batch []*lease) {
 		s.strict.guard.Report(err)
 	}
 	for i := range reqs {
-		s.apply(&reqs[i], sent, now, err)
+		s.apply(&reqs[i], sent, now, ran, err)
 	}
 }
 
-// apply records the reply to one grant. A failed grant may have been applied by Redis: its
-// units are lost to this window (never spent twice), which can only under-admit.
-func (s *LeaseStore) apply(r *grantReq, sent, now int64, failed error) {
+// apply records the reply to one grant. A failed grant that was sent may have been applied
+// by Redis: its units are lost to this window (never spent), which can only under-admit.
+func (s *LeaseStore) apply(r *grantReq, sent, now int64, ran bool, failed error) {
 	e := r.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -398,7 +411,9 @@ func (s *LeaseStore) apply(r *grantReq, sent, now int64, failed error) {
 		g, err = decodeGrant(r.cmd)
 	}
 	if err != nil {
-		s.lost.Add(r.want)
+		if ran {
+			s.lost.Add(r.want)
+		}
 		e.wait = now + s.interval
 		if failed == nil {
 			s.strict.guard.Report(fmt.Errorf("redisstore: lease refill %q: %w", e.k.key, err))
@@ -452,9 +467,10 @@ func decodeGrant(cmd *redis.Cmd) (grant, error) {
 	return grant{granted: uint64(x[0]), left: uint64(x[1]), start: x[2], until: x[3]}, nil
 }
 
-// pipeline sends cmds, scripts of sc by EVALSHA, in one pipelined round trip, and those the
-// server answered NOSCRIPT again by EVAL (NOSCRIPT proves they did not run). Each command is
-// marked not retryable, so go-redis never sends one twice. It returns an error when the
+// pipeline sends cmds, scripts of sc by EVALSHA, in one pipelined round trip. When the
+// server answers NOSCRIPT (a restart, a failover: NOSCRIPT proves the script did not run),
+// it loads sc on every primary and sends those commands again, by EVALSHA. Each command
+// is marked not retryable, so go-redis never sends one twice. It returns an error when the
 // round trip failed as a whole; each command holds its own reply or error.
 func (s *LeaseStore) pipeline(ctx context.Context, sc *script, cmds []*redis.Cmd) error {
 	send := func(cmds []*redis.Cmd) error {
@@ -475,16 +491,27 @@ func (s *LeaseStore) pipeline(ctx context.Context, sc *script, cmds []*redis.Cmd
 	var again []*redis.Cmd
 	for i, c := range cmds {
 		if isNoScript(c.Err()) {
-			a := c.Args()
-			a[0], a[1] = "eval", sc.src
-			cmds[i] = redis.NewCmd(ctx, a...)
+			cmds[i] = redis.NewCmd(ctx, c.Args()...)
 			again = append(again, cmds[i])
 		}
 	}
-	if len(again) > 0 {
-		return send(again)
+	if len(again) == 0 {
+		return nil
 	}
-	return nil
+	if err := s.loadScript(ctx, sc); err != nil {
+		return err
+	}
+	return send(again)
+}
+
+// loadScript loads sc on the server, or on every primary of a Cluster.
+func (s *LeaseStore) loadScript(ctx context.Context, sc *script) error {
+	if cc, ok := s.client.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			return c.ScriptLoad(ctx, sc.src).Err()
+		})
+	}
+	return s.client.ScriptLoad(ctx, sc.src).Err()
 }
 
 // release gives back the unspent units of leases, one script per key in one pipelined
