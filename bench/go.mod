@@ -5,6 +5,7 @@ go 1.26.0
 replace github.com/go-ratelimit/ratelimit => ../
 
 require (
+	github.com/failsafe-go/failsafe-go v0.9.8
 	github.com/go-ratelimit/ratelimit v0.0.0-00010101000000-000000000000
 	github.com/sethvargo/go-limiter v0.7.1
 	github.com/throttled/throttled/v2 v2.15.0
@@ -13,6 +14,8 @@ require (
 )
 
 require (
+	github.com/bits-and-blooms/bitset v1.24.4 // indirect
 	github.com/hashicorp/golang-lru v0.5.4 // indirect
+	github.com/influxdata/tdigest v0.0.1 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 )
