@@ -292,13 +292,26 @@ func (s *Store) Take(ctx context.Context, key string, alg ratelimit.Algorithm, l
 	sh := s.shard(k)
 	// Reading the clock before taking the lock keeps the critical section short; a call
 	// that reaches the lock after a later one is clamped by the algorithms, never over-granted.
+	// A call that had to wait for the lock and is denied is decided again at the instant it
+	// holds it: the wait (behind many goroutines on few cores it can last longer than a
+	// window) must not count against it. A denial changes no state, so deciding again is
+	// safe, and it costs a second clock read only on that path.
 	now := s.now()
 	var d algo.Decision
-	sh.mu.Lock()
-	if alg == ratelimit.SlidingWindowLog {
-		d = s.takeLog(sh, k, now, p, cost)
-	} else {
-		s.takeState(sh, k, alg, now, &p, cost, &d)
+	waited := !sh.mu.TryLock()
+	if waited {
+		sh.mu.Lock()
+	}
+	for {
+		if alg == ratelimit.SlidingWindowLog {
+			d = s.takeLog(sh, k, now, p, cost)
+		} else {
+			s.takeState(sh, k, alg, now, &p, cost, &d)
+		}
+		if d.Allowed || !waited {
+			break
+		}
+		now, waited = s.now(), false
 	}
 	sh.mu.Unlock()
 	return d.Result(p), nil

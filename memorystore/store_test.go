@@ -232,3 +232,34 @@ func TestLimitCache(t *testing.T) {
 		t.Errorf("alternating two limits allocates %v times per pair of calls, want 0", allocs)
 	}
 }
+
+// TestWaitForLockNotCounted holds a key's shard lock while a call that would be denied at
+// the instant it reads the clock waits for it, until the key has refilled: the call is
+// decided at the instant it holds the lock, and passes. It runs on the real clock, since
+// testing/synctest does not count a goroutine blocked on a sync.Mutex as durably blocked.
+// A slow scheduler can only make the test pass without exercising the wait, never fail.
+func TestWaitForLockNotCounted(t *testing.T) {
+	s := newStore(t, nil)
+	lim := ratelimit.Limit{Rate: 1, Period: 100 * time.Millisecond}
+	for _, alg := range algorithms {
+		if r, err := s.Take(ctx, "k", alg, lim, 1); err != nil || !r.Allowed {
+			t.Fatalf("%v: first Take = %+v, %v; want allowed", alg, r, err)
+		}
+		sh := s.shard(s.id("k", alg))
+		sh.mu.Lock()
+		done := make(chan ratelimit.Result)
+		started := make(chan struct{})
+		go func() {
+			close(started)
+			r, _ := s.Take(ctx, "k", alg, lim, 1)
+			done <- r
+		}()
+		<-started
+		// The sliding window counter weighs the previous window too: wait out two periods.
+		time.Sleep(2*lim.Period + 20*time.Millisecond)
+		sh.mu.Unlock()
+		if r := <-done; !r.Allowed {
+			t.Errorf("%v: a call that waited for the lock until the key refilled = %+v, want allowed", alg, r)
+		}
+	}
+}
