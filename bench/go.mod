@@ -2,11 +2,9 @@ module github.com/go-ratelimit/ratelimit/bench
 
 go 1.26.0
 
-replace github.com/go-ratelimit/ratelimit => ../
-
 require (
 	github.com/failsafe-go/failsafe-go v0.9.8
-	github.com/go-ratelimit/ratelimit v0.0.0-00010101000000-000000000000
+	github.com/go-ratelimit/ratelimit v0.0.0-20261204021913-50e0e08f6b31
 	github.com/sethvargo/go-limiter v0.7.1
 	github.com/throttled/throttled/v2 v2.15.0
 	github.com/ulule/limiter/v3 v3.11.2

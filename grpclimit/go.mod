@@ -2,10 +2,8 @@ module github.com/go-ratelimit/ratelimit/grpclimit
 
 go 1.26.0
 
-replace github.com/go-ratelimit/ratelimit => ../
-
 require (
-	github.com/go-ratelimit/ratelimit v0.0.0
+	github.com/go-ratelimit/ratelimit v0.0.0-20261204021913-50e0e08f6b31
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261026165753-2ffab32bce7e
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12

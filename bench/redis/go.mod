@@ -2,10 +2,8 @@ module github.com/go-ratelimit/ratelimit/bench/redis
 
 go 1.26.0
 
-replace github.com/go-ratelimit/ratelimit => ../../
-
 require (
-	github.com/go-ratelimit/ratelimit v0.0.0-00010101000000-000000000000
+	github.com/go-ratelimit/ratelimit v0.0.0-20261204021913-50e0e08f6b31
 	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/redis/rueidis v1.0.79

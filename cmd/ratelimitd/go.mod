@@ -2,12 +2,10 @@ module github.com/go-ratelimit/ratelimit/cmd/ratelimitd
 
 go 1.26.0
 
-replace github.com/go-ratelimit/ratelimit => ../..
-
 require (
 	github.com/envoyproxy/go-control-plane/envoy v1.40.0
-	github.com/go-ratelimit/ratelimit v0.0.0
-	github.com/go-ratelimit/ratelimit/grpclimit v0.0.0-00010101000000-000000000000
+	github.com/go-ratelimit/ratelimit v0.0.0-20261204021913-50e0e08f6b31
+	github.com/go-ratelimit/ratelimit/grpclimit v0.0.0-20261204021913-50e0e08f6b31
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/redis/rueidis v1.0.79
@@ -32,5 +30,3 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 )
-
-replace github.com/go-ratelimit/ratelimit/grpclimit => ../../grpclimit

@@ -44,6 +44,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if s.version {
+		fmt.Fprintln(stdout, versionLine())
+		return nil
+	}
 	log, err := newLogger(s, stderr)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -635,4 +636,19 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// -version prints the service's and the library's versions and exits without serving.
+func TestVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"-version"}, func(string) string { return "" }, &stdout, &stderr); err != nil {
+		t.Fatalf("run -version: %v", err)
+	}
+	out := stdout.String()
+	if !strings.HasPrefix(out, "ratelimitd ") || !strings.Contains(out, "library github.com/go-ratelimit/ratelimit") || !strings.Contains(out, runtime.Version()) {
+		t.Errorf("-version printed %q", out)
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("-version wrote to stderr: %q", stderr.String())
+	}
 }

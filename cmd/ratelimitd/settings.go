@@ -27,6 +27,7 @@ type settings struct {
 	logFormat      string
 	logLevel       string
 	check          bool
+	version        bool
 }
 
 // setting describes one flag. The table below is the one place that lists them; -help
@@ -101,8 +102,8 @@ var table = []setting{
 		str(func(s *settings) *string { return &s.logLevel })},
 }
 
-// parseSettings reads args, falling back on getenv and the defaults. -check has no
-// variable: it is an action, not a setting.
+// parseSettings reads args, falling back on getenv and the defaults. -check and -version
+// have no variable: they are actions, not settings.
 func parseSettings(args []string, getenv func(string) string, stderr io.Writer) (*settings, error) {
 	s := &settings{}
 	fs := flag.NewFlagSet("ratelimitd", flag.ContinueOnError)
@@ -119,6 +120,7 @@ func parseSettings(args []string, getenv func(string) string, stderr io.Writer) 
 		}
 	}
 	fs.BoolVar(&s.check, "check", false, "")
+	fs.BoolVar(&s.version, "version", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(stderr)
@@ -149,6 +151,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  -%s  (%s, default %s)\n    \t%s\n", t.flag, t.env, def, t.usage)
 	}
 	fmt.Fprintln(w, "  -check\n    \tvalidate the rule files and exit: 0 when valid, 1 with every error found")
+	fmt.Fprintln(w, "  -version\n    \tprint the version of ratelimitd and of the library it was built with, and exit")
 }
 
 // countValue is a flag holding a positive int.

@@ -45,8 +45,8 @@ func TestREADMEListsEverySetting(t *testing.T) {
 			t.Errorf("-help lacks -%s", s.flag)
 		}
 	}
-	if len(rows) != len(table)+1 { // + -check
-		t.Errorf("README lists %d flags, the service has %d", len(rows), len(table)+1)
+	if len(rows) != len(table)+2 { // + -check, -version
+		t.Errorf("README lists %d flags, the service has %d", len(rows), len(table)+2)
 	}
 }
 

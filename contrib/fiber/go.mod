@@ -2,10 +2,8 @@ module github.com/go-ratelimit/ratelimit/contrib/fiber
 
 go 1.26.0
 
-replace github.com/go-ratelimit/ratelimit => ../../
-
 require (
-	github.com/go-ratelimit/ratelimit v0.0.0
+	github.com/go-ratelimit/ratelimit v0.0.0-20261204021913-50e0e08f6b31
 	github.com/gofiber/fiber/v3 v3.1.0
 	github.com/valyala/fasthttp v1.69.0
 )

@@ -2,11 +2,9 @@ module github.com/go-ratelimit/ratelimit/contrib/gin
 
 go 1.26.0
 
-replace github.com/go-ratelimit/ratelimit => ../../
-
 require (
 	github.com/gin-gonic/gin v1.12.0
-	github.com/go-ratelimit/ratelimit v0.0.0
+	github.com/go-ratelimit/ratelimit v0.0.0-20261204021913-50e0e08f6b31
 )
 
 require (

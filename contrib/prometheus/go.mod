@@ -2,10 +2,8 @@ module github.com/go-ratelimit/ratelimit/contrib/prometheus
 
 go 1.26.0
 
-replace github.com/go-ratelimit/ratelimit => ../../
-
 require (
-	github.com/go-ratelimit/ratelimit v0.0.0
+	github.com/go-ratelimit/ratelimit v0.0.0-20261204021913-50e0e08f6b31
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/common v0.72.0
 )
