@@ -6,6 +6,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/go-ratelimit/ratelimit"
 )
 
 func mustNew(t *testing.T, o *Options) *Limiter {
@@ -206,3 +208,17 @@ func TestLimitStaysInBounds(t *testing.T) {
 }
 
 var zero float64
+
+func TestObserverHearsAcquires(t *testing.T) {
+	var events []ratelimit.Event
+	obs := ratelimit.ObserverFunc(func(e ratelimit.Event) { events = append(events, e) })
+	l := mustNew(t, &Options{Name: "api", Algorithm: Fixed(1), InitialLimit: 1, Observer: obs, Partitions: map[string]float64{"batch": 1}})
+	ctx := context.Background()
+	a, _ := l.Partition("batch").Acquire(ctx)
+	l.Acquire(ctx)
+	a.Release(Success)
+	if len(events) != 2 || events[0].Rule != "api" || events[0].KeyClass != "batch" || events[0].Outcome != ratelimit.Allowed ||
+		events[1].KeyClass != "" || events[1].Outcome != ratelimit.Denied {
+		t.Errorf("events = %+v, want api/batch allowed, then api denied", events)
+	}
+}
