@@ -79,11 +79,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	m := metrics.New()
 	m.Loaded(set)
-	st, err := openStore(s.store, s.fail, s.storeTimeout, func(err error) { log.Warn("store failure", "err", err) })
+	watch := &storeWatch{log: log}
+	st, err := openStore(s.store, s.fail, s.storeTimeout, watch.onError)
 	if err != nil {
 		return err
 	}
 	defer st.close()
+	if st.stats != nil {
+		watch.stats = st.stats
+		m.Register(watch.collectors()...)
+	}
 	eng := engine.New(st, set, &engine.Options{Headers: headers, Observer: m, Logger: log})
 	// publish tells the metrics which rules serve. Reloads and run-time changes publish
 	// one at a time, each the engine's newest set, so the last word is always current.
@@ -165,10 +170,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	ctx, cancel := context.WithCancel(ctx)
 	var watching sync.WaitGroup
-	defer watching.Wait() // the watcher stops before run returns
+	defer watching.Wait() // the watchers stop before run returns
 	defer cancel()
 	if s.config != "" {
 		watching.Go(func() { watcher.Run(ctx) })
+	}
+	if st.stats != nil {
+		watching.Go(func() { watch.run(ctx) })
 	}
 	select {
 	case <-ctx.Done():

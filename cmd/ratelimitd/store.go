@@ -19,7 +19,9 @@ type store struct {
 	ratelimit.Store
 	policy ratelimit.FailPolicy
 	// ping reports whether the store answers.
-	ping  func(context.Context) error
+	ping func(context.Context) error
+	// stats returns the counters of a Redis store; nil for the memory store.
+	stats func() redisstore.Stats
 	close func()
 }
 
@@ -52,7 +54,7 @@ func openStore(rawURL, fail string, timeout time.Duration, onError func(error)) 
 	case <-t.C:
 	}
 	t.Stop()
-	return &store{Store: rs, policy: policy, ping: rs.Ping, close: func() { rs.Close() }}, nil
+	return &store{Store: rs, policy: policy, ping: rs.Ping, stats: rs.Stats, close: func() { rs.Close() }}, nil
 }
 
 // clientOption reads redis://, redis+cluster:// and redis+sentinel:// URLs (and their
