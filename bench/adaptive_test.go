@@ -52,21 +52,24 @@ func BenchmarkConcurrencyLimiter(b *testing.B) {
 	})
 }
 
-var closedLoop = flag.Bool("closedloop", false, "run TestClosedLoopComparison")
+var (
+	closedLoop = flag.Bool("closedloop", false, "run TestClosedLoopComparison")
+	jitter     = flag.Float64("jitter", 0, "spread service times by ± this fraction in TestClosedLoopComparison")
+)
 
 // TestClosedLoopComparison runs the closed-loop scenario of internal/closedloop (100
 // clients, a pool of 20 workers of 20 ms, then 10, 15 s each, in fake time) through
 // this module's concurrency limiters and failsafe-go's AdaptiveLimiter, each starting
 // at a limit of 5 with a maximum of 200, and logs what each achieved. It runs only with
-// -closedloop:
+// -closedloop; -jitter 0.5 spreads service times over 10–30 ms:
 //
-//	go test -run ClosedLoop -closedloop -v
+//	go test -run ClosedLoop -closedloop -v [-jitter 0.5]
 func TestClosedLoopComparison(t *testing.T) {
 	if !*closedLoop {
 		t.Skip("run with -closedloop")
 	}
 	const service = 20 * time.Millisecond
-	cfg := closedloop.Config{Clients: 100, Service: service, Knees: []int{20, 10}, Phase: 15 * time.Second, Backoff: 100 * time.Millisecond, Band: 0.25}
+	cfg := closedloop.Config{Clients: 100, Service: service, Knees: []int{20, 10}, Phase: 15 * time.Second, Backoff: 100 * time.Millisecond, Band: 0.25, Jitter: *jitter}
 	ours := func(alg concurrency.Algorithm) func(t *testing.T) (func(http.Handler) http.Handler, func() int) {
 		return func(t *testing.T) (func(http.Handler) http.Handler, func() int) {
 			l, err := concurrency.New(&concurrency.Options{Algorithm: alg, InitialLimit: 5, MaxLimit: 200})
@@ -114,7 +117,7 @@ func TestClosedLoopComparison(t *testing.T) {
 						lo, hi = min(lo, v), max(hi, v)
 					}
 					t.Logf("knee %2d: settled in ±25%% after %-6s; limit in 2nd half [%d, %d]; goodput %4.0f/s (%3.0f%%); p50 %v p99 %v; refused %d",
-						p.Knee, settle, lo, hi, p.Goodput, 100*p.Goodput/p.Capacity, p.P50, p.P99, p.Refused)
+						p.Knee, settle, lo, hi, p.Goodput, 100*p.Goodput/p.Capacity, p.P50.Round(100*time.Microsecond), p.P99.Round(100*time.Microsecond), p.Refused)
 					if p.Goodput == 0 {
 						t.Errorf("knee %d: nothing served", p.Knee)
 					}

@@ -147,8 +147,8 @@ func (g *Gradient2) Update(limit float64, s Sample) float64 {
 }
 
 // Vegas estimates the requests queued at the server, as TCP Vegas does for packets in
-// the network: with rttNoLoad the smallest latency seen (the service time without
-// queueing) and rtt the window's mean latency,
+// the network: with rtt the window's mean latency and rttNoLoad the smallest window mean
+// seen (the service time without queueing),
 //
 //	queue = limit × (1 − rttNoLoad / rtt)
 //
@@ -165,7 +165,10 @@ func (g *Gradient2) Update(limit float64, s Sample) float64 {
 // kept holding a queue of a few requests, enough not to go idle, few enough that the
 // latency stays near rttNoLoad. With a server of knee k (k requests served at once,
 // the others queued), the limit settles where limit − k is between Alpha and Beta.
-// The limit does not grow in a window that used less than half of it. Every
+// rttNoLoad is a smallest mean, not the smallest single latency as in TCP Vegas: with
+// service times that vary from request to request, the fastest request is far below the
+// typical no-load latency, and against it every window would look queued. The limit does
+// not grow in a window that used less than half of it. Every
 // ProbeInterval windows rttNoLoad is forgotten and measured again, so a service whose
 // no-load latency rose is not starved. The zero value is usable.
 type Vegas struct {
@@ -229,8 +232,8 @@ func (v *Vegas) Update(limit float64, s Sample) float64 {
 	case s.Successes == 0:
 		return limit
 	default:
-		if minRTT := float64(s.MinRTT); v.rttNoLoad == 0 || minRTT < v.rttNoLoad {
-			v.rttNoLoad = minRTT
+		if avg := float64(s.AvgRTT); v.rttNoLoad == 0 || avg < v.rttNoLoad {
+			v.rttNoLoad = avg
 		}
 		queue := math.Ceil(limit * (1 - v.rttNoLoad/float64(s.AvgRTT)))
 		switch {

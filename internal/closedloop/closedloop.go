@@ -9,6 +9,7 @@ package closedloop
 import (
 	"context"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
@@ -25,6 +26,10 @@ type Config struct {
 	Backoff time.Duration // a client's wait after a refused request
 	Band    float64       // the settling band: the limit is settled within knee × (1 ± Band)
 	Sample  time.Duration // how often the limit is sampled; default 10 ms
+
+	// Jitter spreads each service time uniformly over Service × [1 − Jitter, 1 + Jitter],
+	// from a fixed seed. Default 0: every request takes Service.
+	Jitter float64
 }
 
 // Phase is what one phase measured.
@@ -57,7 +62,7 @@ func Run(cfg Config, wrap func(http.Handler) http.Handler, limit func() int) []P
 	if cfg.Sample <= 0 {
 		cfg.Sample = 10 * time.Millisecond
 	}
-	pool := &workerPool{service: cfg.Service}
+	pool := &workerPool{service: cfg.Service, jitter: cfg.Jitter, rnd: rand.New(rand.NewPCG(1, 2))}
 	pool.resize(cfg.Knees[0])
 	l := newPipeListener()
 	srv := &http.Server{Handler: wrap(pool)}
@@ -153,6 +158,8 @@ type workerPool struct {
 	mu      sync.Mutex
 	workers chan struct{}
 	service time.Duration
+	jitter  float64
+	rnd     *rand.Rand // guarded by mu
 }
 
 func (p *workerPool) resize(n int) {
@@ -164,9 +171,10 @@ func (p *workerPool) resize(n int) {
 func (p *workerPool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	workers := p.workers
+	d := time.Duration(float64(p.service) * (1 + p.jitter*(2*p.rnd.Float64()-1)))
 	p.mu.Unlock()
 	workers <- struct{}{}
-	time.Sleep(p.service)
+	time.Sleep(d)
 	<-workers
 	io.WriteString(w, "ok\n")
 }
