@@ -78,13 +78,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		base = http.DefaultTransport
 	}
 	for attempt := 0; ; attempt++ {
-		if err := t.wait(req.Context(), key); err != nil {
-			closeBody(req)
-			return nil, err
-		}
+		// Throttle first: a request rejected locally takes no unit of the Limiter.
 		if t.Throttle != nil && !t.Throttle.Allow() {
 			closeBody(req)
 			return nil, fmt.Errorf("httplimit: %s %s: %w", req.Method, key, adaptive.ErrThrottled)
+		}
+		if err := t.wait(req.Context(), key); err != nil {
+			closeBody(req)
+			return nil, err
 		}
 		resp, err := base.RoundTrip(req)
 		if t.Throttle != nil && err == nil && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
