@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/httplimit"
 	"github.com/go-ratelimit/ratelimit/internal/multi"
 )
@@ -74,12 +73,9 @@ func (in Interceptor) compile() (*compiled, error) {
 	}
 	specs := make([]multi.Spec, len(rules))
 	for i, r := range rules {
-		specs[i] = ruleSpec(r, in.Limiter)
-		if r.MissingKey > MissingKeySkip {
-			return nil, fmt.Errorf("%w: rule %q: unknown MissingKeyPolicy %d", ErrConfig, specs[i].Name, r.MissingKey)
-		}
+		specs[i] = multi.Spec{Name: r.Name, Class: r.KeyClass, Limiter: r.Limiter, Pattern: strings.Join(r.Methods, ","), ClientKey: r.Key == nil, MissingKey: uint8(r.MissingKey)}
 	}
-	set, err := multi.Compile(specs, multi.Options{OnStoreError: in.OnStoreError, Observer: in.Observer})
+	set, err := multi.Compile(specs, multi.Options{OnStoreError: in.OnStoreError, Observer: in.Observer, Limiter: in.Limiter})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -108,25 +104,6 @@ func (in Interceptor) compile() (*compiled, error) {
 	}
 	c.pool.New = func() any { return new(scratch) }
 	return c, nil
-}
-
-// ruleSpec returns r with its defaults filled in: the Interceptor's Limiter, the key
-// class "ip" for the client-IP key, and a name from the class or the methods.
-func ruleSpec(r Rule, fallback *ratelimit.Limiter) multi.Spec {
-	sp := multi.Spec{Name: r.Name, Class: r.KeyClass, Limiter: r.Limiter}
-	if sp.Limiter == nil {
-		sp.Limiter = fallback
-	}
-	if sp.Class == "" && r.Key == nil {
-		sp.Class = "ip"
-	}
-	if sp.Name == "" {
-		sp.Name = sp.Class
-		if len(r.Methods) > 0 {
-			sp.Name = strings.Join(r.Methods, ",")
-		}
-	}
-	return sp
 }
 
 // addMethods registers rule i under its method patterns.

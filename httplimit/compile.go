@@ -49,12 +49,9 @@ func (m *Middleware) build() (*compiled, error) {
 	}
 	specs := make([]multi.Spec, len(rules))
 	for i, r := range rules {
-		specs[i] = ruleSpec(r, m.Limiter)
-		if r.MissingKey > MissingKeySkip {
-			return nil, fmt.Errorf("%w: rule %q: unknown MissingKeyPolicy %d", ErrConfig, specs[i].Name, r.MissingKey)
-		}
+		specs[i] = multi.Spec{Name: r.Name, Class: r.KeyClass, Limiter: r.Limiter, Pattern: r.Pattern, ClientKey: r.Key == nil, MissingKey: uint8(r.MissingKey)}
 	}
-	set, err := multi.Compile(specs, multi.Options{OnStoreError: m.OnStoreError, Observer: m.Observer})
+	set, err := multi.Compile(specs, multi.Options{OnStoreError: m.OnStoreError, Observer: m.Observer, Limiter: m.Limiter})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -75,23 +72,4 @@ func (m *Middleware) build() (*compiled, error) {
 	}
 	rt.finish()
 	return c, nil
-}
-
-// ruleSpec returns r with its defaults filled in: the Middleware's Limiter, the key
-// class "ip" for the client-IP key, and a name from the class or the pattern.
-func ruleSpec(r Rule, fallback *ratelimit.Limiter) multi.Spec {
-	sp := multi.Spec{Name: r.Name, Class: r.KeyClass, Limiter: r.Limiter}
-	if sp.Limiter == nil {
-		sp.Limiter = fallback
-	}
-	if sp.Class == "" && r.Key == nil {
-		sp.Class = "ip"
-	}
-	if sp.Name == "" {
-		sp.Name = sp.Class
-		if r.Pattern != "" {
-			sp.Name = r.Pattern
-		}
-	}
-	return sp
 }

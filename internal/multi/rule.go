@@ -17,11 +17,35 @@ const MaxNameLen = 64
 // bounds what any caller may pass.
 const MaxKeyLen = 4 << 10
 
-// Spec is a rule as a front end configures it, its defaults already filled in.
+// Spec is a rule as a front end configures it. [Compile] fills in the defaults every
+// front end has: the front end's Limiter ([Options.Limiter]) when the rule has none, the
+// key class "ip" for a rule keyed by the client address, and a name: the rule's pattern,
+// else its class.
 type Spec struct {
 	Name    string             // see [CheckName]
 	Class   string             // the KeyClass of observer events
 	Limiter *ratelimit.Limiter // the limit, algorithm and store; its Observer hears events too
+
+	Pattern    string // what the rule applies to, in the front end's syntax; "" for everything
+	ClientKey  bool   // the rule is keyed by the client address (it has no key function)
+	MissingKey uint8  // the front end's missing-key policy: fallback (0), reject (1) or skip (2)
+}
+
+// withDefaults returns sp with its defaults filled in.
+func (sp Spec) withDefaults(fallback *ratelimit.Limiter) Spec {
+	if sp.Limiter == nil {
+		sp.Limiter = fallback
+	}
+	if sp.Class == "" && sp.ClientKey {
+		sp.Class = "ip"
+	}
+	if sp.Name == "" {
+		sp.Name = sp.Class
+		if sp.Pattern != "" {
+			sp.Name = sp.Pattern
+		}
+	}
+	return sp
 }
 
 // Rule is a checked rule of a [Set].
@@ -51,6 +75,9 @@ type Options struct {
 
 	// Observer hears about every decision of every rule. Default nil.
 	Observer ratelimit.Observer
+
+	// Limiter is the limit of every rule whose Spec has none.
+	Limiter *ratelimit.Limiter
 }
 
 // Set is a compiled list of rules. It is immutable and safe for concurrent use.
@@ -89,6 +116,7 @@ func Compile(specs []Spec, opts Options) (*Set, error) {
 	s.anyObs = s.obs != nil
 	names := make(map[string]bool, len(specs))
 	for i, sp := range specs {
+		sp = sp.withDefaults(opts.Limiter)
 		if sp.Name == "" {
 			return nil, fmt.Errorf("rule %d has no name", i)
 		}
@@ -101,6 +129,9 @@ func Compile(specs []Spec, opts Options) (*Set, error) {
 		names[sp.Name] = true
 		if err := checkLimiter(sp.Limiter); err != nil {
 			return nil, fmt.Errorf("rule %q: %w", sp.Name, err)
+		}
+		if sp.MissingKey > 2 {
+			return nil, fmt.Errorf("rule %q: unknown MissingKeyPolicy %d", sp.Name, sp.MissingKey)
 		}
 		s.Rules[i] = Rule{
 			Index: i, Name: sp.Name, Class: sp.Class, Limiter: sp.Limiter,
@@ -120,7 +151,7 @@ func Compile(specs []Spec, opts Options) (*Set, error) {
 func checkLimiter(l *ratelimit.Limiter) error {
 	switch {
 	case l == nil:
-		return fmt.Errorf("no Limiter")
+		return fmt.Errorf("no Limiter, and neither has the front end")
 	case l.Store() == nil:
 		return fmt.Errorf("the Limiter has no store")
 	case !l.Algorithm().Valid():
