@@ -89,36 +89,16 @@ func (s *Set) decide(ctx context.Context, es []Entry) Outcome {
 		}
 	}
 	out := Outcome{Verdict: Allowed, Limiting: -1}
-	live := 0
 	for i := range es {
-		if e := &es[i]; e.failed != nil {
-			if out.Err == nil {
-				out.Err, out.Rule = e.failed, e.Rule
-			}
-		} else {
-			live++
+		if e := &es[i]; e.failed != nil && out.Err == nil {
+			out.Err, out.Rule = e.failed, e.Rule
 		}
 	}
-	if live == len(es) && len(es) == 1 {
+	if len(es) == 1 && out.Err == nil {
 		return s.decideOne(ctx, &es[0])
 	}
-	// Entry indices ordered by group, rule order kept within a group.
 	var ob [inline]int
-	order := ob[:0]
-	if len(es) > inline {
-		order = make([]int, 0, len(es))
-	}
-	for i := range es {
-		if es[i].failed != nil {
-			continue
-		}
-		j := len(order)
-		order = append(order, i)
-		for ; j > 0 && es[order[j-1]].Rule.group > es[i].Rule.group; j-- {
-			order[j] = order[j-1]
-		}
-		order[j] = i
-	}
+	order := byGroup(ob[:0], es)
 	for start := 0; start < len(order); {
 		end := start + 1
 		for end < len(order) && es[order[end]].Rule.group == es[order[start]].Rule.group {
@@ -126,23 +106,37 @@ func (s *Set) decide(ctx context.Context, es []Entry) Outcome {
 		}
 		ok, err := s.decideGroup(ctx, es, order[start:end])
 		start = end
-		if err != nil {
-			if out.Err == nil {
-				out.Err, out.Rule = err, es[order[start-1]].Rule
-			}
-			if s.closed {
-				out.Verdict = Unavailable
-				return out
-			}
-			continue
-		}
-		if !ok {
+		switch {
+		case err != nil && out.Err == nil:
+			out.Err, out.Rule = err, es[order[start-1]].Rule
+		case err == nil && !ok:
 			out.Verdict = Limited
-			break
+			start = len(order) // the groups after a denial are not asked
+		}
+		if err != nil && s.closed {
+			out.Verdict = Unavailable
+			return out
 		}
 	}
 	out.Limiting = Limiting(es, out.Verdict == Allowed)
 	return out
+}
+
+// byGroup appends to dst the indices of the entries of es to decide, ordered by group,
+// rule order kept within a group.
+func byGroup(dst []int, es []Entry) []int {
+	for i := range es {
+		if es[i].failed != nil {
+			continue
+		}
+		j := len(dst)
+		dst = append(dst, i)
+		for ; j > 0 && es[dst[j-1]].Rule.group > es[i].Rule.group; j-- {
+			dst[j] = dst[j-1]
+		}
+		dst[j] = i
+	}
+	return dst
 }
 
 // Prepare reads the limit of e's rule and applies the cost rule: a negative cost or one
