@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/go-ratelimit/ratelimit/internal/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 const redisRules = `
@@ -209,5 +210,52 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	if err := <-stopped; err != nil {
 		t.Errorf("run returned %v, want nil", err)
+	}
+}
+
+// TestRedisPrefix: two services on one Redis with their own -redis-prefix (or
+// RATELIMITD_REDIS_PREFIX) keep their own counters, under keys starting with their prefix;
+// a braced prefix is refused at start-up.
+func TestRedisPrefix(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "api.yaml"), redisRules)
+	r := redistest.Start(t)
+	url := "redis://" + r.Addr()
+	staging := start(t, nil, "-config", dir, "-store", url, "-fail", "error", "-store-timeout", "10s", "-redis-prefix", "staging:")
+	prod := start(t, map[string]string{"RATELIMITD_REDIS_PREFIX": "prod:"}, "-config", dir, "-store", url, "-fail", "error", "-store-timeout", "10s")
+	free := &rlv3.RateLimitDescriptor{Entries: entries("plan", "free")} // 2 an hour
+	for i := range 2 {
+		for _, s := range []*service{staging, prod} {
+			if resp := s.should(t, "api", free); resp.OverallCode != rlsv3.RateLimitResponse_OK {
+				t.Fatalf("call %d: %v, want OK: the environments share counters", i+1, resp.OverallCode)
+			}
+		}
+	}
+	if resp := prod.should(t, "api", free); resp.OverallCode != rlsv3.RateLimitResponse_OVER_LIMIT {
+		t.Errorf("third call: %v, want OVER_LIMIT", resp.OverallCode)
+	}
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer c.Close()
+	keys, err := c.Keys(context.Background(), "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var staged, produced int
+	for _, k := range keys {
+		switch {
+		case strings.HasPrefix(k, "staging:"):
+			staged++
+		case strings.HasPrefix(k, "prod:"):
+			produced++
+		default:
+			t.Errorf("key %q starts with neither prefix", k)
+		}
+	}
+	if staged != 1 || produced != 1 {
+		t.Errorf("keys %q: want one under each prefix", keys)
+	}
+	err = run(context.Background(), []string{"-store", url, "-redis-prefix", "a{b}:"}, func(string) string { return "" }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "redis prefix") {
+		t.Errorf("run with a braced prefix: %v, want an error naming the redis prefix", err)
 	}
 }

@@ -40,7 +40,7 @@ const exampleSource = "built-in example"
 // opens the store, serves until ctx is done, then lets in-flight requests finish and
 // returns. With -check it only validates the rule files.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s, err := parseSettings(args, getenv, stderr)
+	s, err := parseSettings(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	m := metrics.New()
 	m.Loaded(set)
 	watch := &storeWatch{log: log}
-	st, err := openStore(s.store, s.fail, s.storeTimeout, watch.onError)
+	st, err := openStore(s.store, s.redisPrefix, s.fail, s.storeTimeout, watch.onError)
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for _, l := range srv.listening {
 		fmt.Fprintf(stdout, "ratelimitd: %s listening on %s\n", l.name, l.addr)
 	}
-	log.Info("serving", "store", redacted(s.store), "fail", s.fail, "rules", set.Len(), "source", srcs[0].Name, "headers", headers.String())
+	log.Info("serving", "store", redacted(s.store), "fail", s.fail, "rules", set.Len(), "files", sourceNames(srcs), "headers", headers.String())
 
 	ctx, cancel := context.WithCancel(ctx)
 	var watching sync.WaitGroup
@@ -188,6 +188,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv.stop(s.shutdown)
 	log.Info("stopped")
 	return err
+}
+
+// sourceNames returns the names of the rule files loaded, in order.
+func sourceNames(srcs []rules.Source) []string {
+	names := make([]string, len(srcs))
+	for i, src := range srcs {
+		names[i] = src.Name
+	}
+	return names
 }
 
 func newLogger(s *settings, w io.Writer) (*slog.Logger, error) {

@@ -652,3 +652,28 @@ func TestVersion(t *testing.T) {
 		t.Errorf("-version wrote to stderr: %q", stderr.String())
 	}
 }
+
+// TestStartupLogNamesEveryFile: the start-up line names every rule file a directory
+// held, not only the first.
+func TestStartupLogNamesEveryFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a.yaml", "b.yml", "c.yaml"} {
+		writeFile(t, filepath.Join(dir, name), "domain: "+strings.TrimSuffix(strings.TrimSuffix(name, ".yaml"), ".yml")+"\ndescriptors:\n  - key: k\n    rate_limit: {unit: second, requests_per_unit: 1}\n")
+	}
+	s := start(t, nil, "-config", dir)
+	s.stderr.waitFor(t, `"msg":"serving"`, 1)
+	for _, line := range strings.Split(s.stderr.String(), "\n") {
+		if !strings.Contains(line, `"msg":"serving"`) {
+			continue
+		}
+		var entry struct{ Files []string }
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatal(err)
+		}
+		if len(entry.Files) != 3 || !strings.HasSuffix(entry.Files[0], "a.yaml") || !strings.HasSuffix(entry.Files[1], "b.yml") || !strings.HasSuffix(entry.Files[2], "c.yaml") {
+			t.Errorf("start-up line names the files %q, want a.yaml, b.yml and c.yaml", entry.Files)
+		}
+		return
+	}
+	t.Fatalf("no start-up line in %s", s.stderr)
+}

@@ -19,6 +19,7 @@ type settings struct {
 	adminAddr      string
 	adminToken     string
 	store          string
+	redisPrefix    string
 	fail           string
 	storeTimeout   time.Duration
 	headers        string
@@ -86,6 +87,8 @@ var table = []setting{
 		str(func(s *settings) *string { return &s.adminToken })},
 	{"store", "RATELIMITD_STORE", "memory", "memory, redis://[user:pass@]host:port[/db], redis+cluster://host:port,host:port, redis+sentinel://host:port,host:port/master",
 		str(func(s *settings) *string { return &s.store })},
+	{"redis-prefix", "RATELIMITD_REDIS_PREFIX", "ratelimit:", "prefix of every Redis key the service writes: give each environment sharing one Redis its own; no { or }",
+		str(func(s *settings) *string { return &s.redisPrefix })},
 	{"fail", "RATELIMITD_FAIL", "local", "how Redis failures are answered: local (an in-process limit), open (allow), closed (deny), error (gRPC Unavailable)",
 		str(func(s *settings) *string { return &s.fail })},
 	{"store-timeout", "RATELIMITD_STORE_TIMEOUT", "100ms", "how long one decision may wait for Redis, retries included, before -fail answers it",
@@ -104,7 +107,7 @@ var table = []setting{
 
 // parseSettings reads args, falling back on getenv and the defaults. -check and -version
 // have no variable: they are actions, not settings.
-func parseSettings(args []string, getenv func(string) string, stderr io.Writer) (*settings, error) {
+func parseSettings(args []string, getenv func(string) string, stdout io.Writer) (*settings, error) {
 	s := &settings{}
 	fs := flag.NewFlagSet("ratelimitd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // run's caller prints the error, once
@@ -123,7 +126,7 @@ func parseSettings(args []string, getenv func(string) string, stderr io.Writer) 
 	fs.BoolVar(&s.version, "version", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			usage(stderr)
+			usage(stdout)
 		}
 		return nil, err
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -109,5 +111,17 @@ func TestFlagValuesRoundTrip(t *testing.T) {
 	}
 	if h, err := httplimit.ParseHeaderStyle(s.headers); err != nil || h != httplimit.HeadersNone {
 		t.Errorf("default -headers %q: %v, %v; want none", s.headers, h, err)
+	}
+}
+
+// TestHelp: -help prints the flags on stdout, so that a pager shows them, and nothing on
+// stderr; run returns flag.ErrHelp, on which main exits 0.
+func TestHelp(t *testing.T) {
+	for _, arg := range []string{"-help", "-h"} {
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), []string{arg}, func(string) string { return "" }, &stdout, &stderr)
+		if !errors.Is(err, flag.ErrHelp) || !strings.HasPrefix(stdout.String(), "Usage: ratelimitd") || stderr.Len() != 0 {
+			t.Errorf("run %s = %v, stdout %.40q, stderr %q; want flag.ErrHelp, the usage on stdout, nothing on stderr", arg, err, stdout.String(), stderr.String())
+		}
 	}
 }

@@ -32,7 +32,7 @@ const dialWait = time.Second
 // the background: the service starts while Redis is down or hung (waiting at most
 // dialWait for the first attempt), and its calls are answered by the fail policy until
 // Redis answers.
-func openStore(rawURL, fail string, timeout time.Duration, onError func(error)) (*store, error) {
+func openStore(rawURL, prefix, fail string, timeout time.Duration, onError func(error)) (*store, error) {
 	policy, err := ratelimit.ParseFailPolicy(fail)
 	if err != nil {
 		return nil, err
@@ -41,11 +41,14 @@ func openStore(rawURL, fail string, timeout time.Duration, onError func(error)) 
 		m := memorystore.New(nil)
 		return &store{Store: m, policy: policy, ping: func(context.Context) error { return nil }, close: func() { m.Close() }}, nil
 	}
+	if strings.ContainsAny(prefix, "{}") {
+		return nil, fmt.Errorf("redis prefix %q: want no { or }, which would choose the Cluster hash slot", prefix)
+	}
 	opt, err := clientOption(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	rs := redisstore.DialRueidis(opt, &redisstore.Options{Policy: policy, Timeout: timeout, OnError: onError})
+	rs := redisstore.DialRueidis(opt, &redisstore.Options{Prefix: prefix, Policy: policy, Timeout: timeout, OnError: onError})
 	// A Redis that answers is connected before the first call; one that does not holds
 	// the start-up at most dialWait.
 	t := time.NewTimer(dialWait)
