@@ -67,9 +67,13 @@ func Run(cfg Config, wrap func(http.Handler) http.Handler, limit func() int) []P
 	l := newPipeListener()
 	srv := &http.Server{Handler: wrap(pool)}
 	go srv.Serve(l)
-	defer srv.Close()
 	tr := &http.Transport{DialContext: l.dial, MaxIdleConnsPerHost: cfg.Clients}
-	defer tr.CloseIdleConnections()
+	defer func() {
+		// Let the handlers of requests whose clients gave up at the end finish, so no
+		// goroutine outlives the run.
+		tr.CloseIdleConnections()
+		srv.Shutdown(context.Background())
+	}()
 	client := &http.Client{Transport: tr}
 
 	start := time.Now()
