@@ -164,7 +164,11 @@ func (g *Gradient2) Update(limit float64, s Sample) float64 {
 // Increase = Decrease = log10(limit) (limits below 10 count as 10), so the server is
 // kept holding a queue of a few requests, enough not to go idle, few enough that the
 // latency stays near rttNoLoad. With a server of knee k (k requests served at once,
-// the others queued), the limit settles where limit − k is between Alpha and Beta.
+// the others queued), the limit settles where limit − k is between Alpha and Beta: with
+// the defaults 4 to 8 requests above the knee for knees of 10 to 100. Alpha = Log10(1),
+// Beta = Log10(2), Threshold = Log10(0.5) hold it within a quarter of knees from 10 up,
+// at the price of idling a worker now and then when latencies vary; the repository's
+// BENCHMARKS.md measures both in a closed loop.
 // rttNoLoad is a smallest mean, not the smallest single latency as in TCP Vegas: with
 // service times that vary from request to request, the fastest request is far below the
 // typical no-load latency, and against it every window would look queued. The limit does
