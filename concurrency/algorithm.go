@@ -165,7 +165,7 @@ func (g *Gradient2) Update(limit float64, s Sample) float64 {
 // kept holding a queue of a few requests, enough not to go idle, few enough that the
 // latency stays near rttNoLoad. With a server of knee k (k requests served at once,
 // the others queued), the limit settles where limit − k is between Alpha and Beta: with
-// the defaults 4 to 8 requests above the knee for knees of 10 to 100. Alpha = Log10(1),
+// the defaults about 3.5 to 7 above a knee of 10, 6 to 12 above one of 100. Alpha = Log10(1),
 // Beta = Log10(2), Threshold = Log10(0.5) hold it within a quarter of knees from 10 up,
 // at the price of idling a worker now and then when latencies vary; the repository's
 // BENCHMARKS.md measures both in a closed loop.
