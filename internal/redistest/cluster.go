@@ -23,9 +23,66 @@ type Cluster struct {
 // every replica is in sync. It is stopped when t ends.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
-	bin, cli := Binary(t), cliBinary(t)
+	cli := cliBinary(t)
+	c := startNodes(t, 6)
+	args := []string{"--cluster", "create"}
+	args = append(args, c.Addrs()...)
+	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redistest: redis-cli --cluster create: %v: %s", err, out)
+	}
+	if err := c.WaitHealthy(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// StartPrimaries starts a Cluster of n primaries and no replicas, the slots split evenly
+// between them, for measuring how throughput scales with shards (redis-cli refuses to
+// create a Cluster of fewer than three primaries, so the slots are assigned directly). It
+// waits until every node reports cluster_state:ok, and is stopped when t ends.
+func StartPrimaries(t testing.TB, n int) *Cluster {
+	t.Helper()
+	c := startNodes(t, n)
+	ctx := context.Background()
+	for i, s := range c.Nodes {
+		cl := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
+		lo, hi := i*16384/n, (i+1)*16384/n-1
+		// Distinct config epochs, set while each node is alone, let the slot claims spread.
+		err := cl.Do(ctx, "cluster", "set-config-epoch", i+1).Err()
+		if err == nil {
+			err = cl.Do(ctx, "cluster", "addslotsrange", lo, hi).Err()
+		}
+		if err == nil && i > 0 {
+			err = cl.Do(ctx, "cluster", "meet", "127.0.0.1", c.Nodes[0].Port(), busPort(c.Nodes[0])).Err()
+		}
+		cl.Close()
+		if err != nil {
+			t.Fatalf("redistest: assign slots %d-%d to %s: %v", lo, hi, s.Addr(), err)
+		}
+	}
+	if err := c.WaitHealthy(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// busPort returns the Cluster bus port s was started with.
+func busPort(s *Server) string {
+	for i, a := range s.args {
+		if a == "--cluster-port" && i+1 < len(s.args) {
+			return s.args[i+1]
+		}
+	}
+	return ""
+}
+
+// startNodes starts n cluster-enabled servers, not yet joined.
+func startNodes(t testing.TB, n int) *Cluster {
+	t.Helper()
+	bin := Binary(t)
 	c := &Cluster{}
-	for i := 0; i < 6; i++ {
+	for range n {
 		var s *Server
 		var err error
 		for attempt := 0; attempt < 10; attempt++ {
@@ -48,15 +105,6 @@ func StartCluster(t testing.TB) *Cluster {
 			t.Fatal(err)
 		}
 		c.Nodes = append(c.Nodes, s)
-	}
-	args := []string{"--cluster", "create"}
-	args = append(args, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
-	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
-		t.Fatalf("redistest: redis-cli --cluster create: %v: %s", err, out)
-	}
-	if err := c.WaitHealthy(20 * time.Second); err != nil {
-		t.Fatal(err)
 	}
 	return c
 }

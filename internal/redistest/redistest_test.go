@@ -2,7 +2,9 @@ package redistest
 
 import (
 	"context"
+	"strconv"
 	"testing"
+	"time"
 )
 
 func TestStartRestart(t *testing.T) {
@@ -52,5 +54,21 @@ func TestSentinel(t *testing.T) {
 	ctx := context.Background()
 	if err := g.Client(t).Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestStartPrimaries(t *testing.T) {
+	for _, n := range []int{1, 2} {
+		c := StartPrimaries(t, n)
+		cl := c.Client(t)
+		ctx := context.Background()
+		for i := range 20 {
+			if err := cl.Set(ctx, "k"+strconv.Itoa(i), i, time.Minute).Err(); err != nil {
+				t.Fatalf("%d primaries: SET: %v", n, err)
+			}
+		}
+		if got := len(c.Nodes); got != n {
+			t.Errorf("%d nodes, want %d", got, n)
+		}
 	}
 }
