@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -243,13 +242,7 @@ func (s *LeaseStore) Take(ctx context.Context, key string, alg ratelimit.Algorit
 			d.RetryAfter = max(s.rtt.Load(), int64(100*time.Microsecond))
 		}
 	}
-	pending := e.pending
 	e.mu.Unlock()
-	if !d.Allowed && pending {
-		// Let the store's goroutine run: under a flood of denials on few processors it
-		// would otherwise wait for a time slice to send the refill or read its reply.
-		runtime.Gosched()
-	}
 	if !d.Allowed && s.down.Load() {
 		return s.strict.guard.Answer(ctx, key, alg, limit, n, p, fmt.Errorf("redisstore: take %q: %w", key, errLeaseDown))
 	}

@@ -86,7 +86,8 @@ type span struct{ key, lo, hi int }
 // one. It prints "w KEY WINDOW N" for every (key, window) with N units admitted, the
 // window being the epoch-aligned window of the lease that admitted them (the end of the
 // lease's window is the instant after the call plus ResetAfter, rounded to the Period),
-// then "slow N", the calls that took over a millisecond, and "calls N".
+// then "slow N", the calls that took over a millisecond, and "calls N". A denied goroutine
+// waits RetryAfter, at most a millisecond, as a client would.
 func TestLeaseChild(t *testing.T) {
 	spec := os.Getenv(leaseChildEnv)
 	if spec == "" {
@@ -185,7 +186,9 @@ func TestLeaseChild(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if res.Allowed {
+				if !res.Allowed {
+					time.Sleep(min(res.RetryAfter, time.Millisecond)) // as a client would
+				} else {
 					lo, hi := redistest.WindowOf(t0, t1, res.ResetAfter, period)
 					if lo == hi {
 						mine[window{k, int(lo)}]++

@@ -25,7 +25,10 @@ func newLease(t testing.TB, c redis.UniversalClient, opts *LeaseOptions) *LeaseS
 		o.Prefix = testPrefix(t)
 	}
 	if o.Timeout == 0 {
-		o.Timeout = time.Second
+		o.Timeout = 5 * time.Second // no decision waits on it; a loaded machine may take long
+	}
+	if o.Policy == ratelimit.FailLocal {
+		o.Policy = ratelimit.FailClosed // FailLocal would admit from memory if a refill failed
 	}
 	s := NewLease(c, &o)
 	t.Cleanup(func() { _ = s.Close(context.Background()) })
@@ -50,7 +53,8 @@ func count(t testing.TB, c redis.UniversalClient, key string) int {
 	return n
 }
 
-// takeUntil calls Take from goroutines until deadline and returns the units allowed.
+// takeUntil calls Take from goroutines until deadline and returns the units allowed. A
+// denied goroutine waits RetryAfter, at most a millisecond, as a client would.
 // It stops early once target units were allowed, when target > 0.
 func takeUntil(s ratelimit.Store, goroutines int, deadline time.Time, target int64, key func(g, i int) string, alg ratelimit.Algorithm, l ratelimit.Limit) (allowed int64, err error) {
 	var total atomic.Int64
@@ -66,6 +70,8 @@ func takeUntil(s ratelimit.Store, goroutines int, deadline time.Time, target int
 				}
 				if r.Allowed {
 					total.Add(1)
+				} else {
+					time.Sleep(min(r.RetryAfter, time.Millisecond))
 				}
 			}
 		})
