@@ -62,7 +62,8 @@ func BenchmarkLease(b *testing.B) {
 
 // TestLeaseTable measures, for limits L per second, N stores (each with its own client,
 // as N processes would have) and accuracies ε, what the lease strategy admits per window
-// on one hot key under 16 goroutines per store asking without pause: the most admitted in
+// on one hot key under 16 goroutines per store, each asking again at once when allowed and
+// after RetryAfter (at most 1ms) when denied: the most admitted in
 // any window against L (over-admission), the mean over the windows wholly inside the run
 // (fill), and the scripts sent per decision and per admitted unit. The strict store sends
 // one script per decision.
@@ -105,7 +106,9 @@ func TestLeaseTable(t *testing.T) {
 									t.Error(err)
 									return
 								}
-								if r.Allowed {
+								if !r.Allowed {
+									time.Sleep(min(r.RetryAfter, time.Millisecond)) // as a client would
+								} else {
 									lo, hi := redistest.WindowOf(t0, time.Now(), r.ResetAfter, limit.Period)
 									if lo == hi {
 										mine[lo]++
