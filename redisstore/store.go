@@ -23,9 +23,12 @@ type Options struct {
 	Prefix string
 
 	// Timeout bounds each call to Redis, retries included, in addition to the caller's
-	// context. For go-redis to stop waiting on a socket at this deadline, the client must
-	// be created with ContextTimeoutEnabled: true; otherwise its ReadTimeout and
-	// WriteTimeout bound the wait. Default 100ms.
+	// context. When the caller's context has a deadline, the call is also bounded by half
+	// the time left before it, so that a hung Redis is answered by Policy before the
+	// caller gives up, and counted as a failure for the breaker. For go-redis to stop
+	// waiting on a socket at this deadline, the client must be created with
+	// ContextTimeoutEnabled: true; otherwise its ReadTimeout and WriteTimeout bound the
+	// wait. Default 100ms.
 	Timeout time.Duration
 
 	// MaxRetries is how many times a call is retried after an error that proves the script

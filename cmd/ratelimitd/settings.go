@@ -91,7 +91,7 @@ var table = []setting{
 		str(func(s *settings) *string { return &s.redisPrefix })},
 	{"fail", "RATELIMITD_FAIL", "local", "how Redis failures are answered: local (an in-process limit), open (allow), closed (deny), error (gRPC Unavailable)",
 		str(func(s *settings) *string { return &s.fail })},
-	{"store-timeout", "RATELIMITD_STORE_TIMEOUT", "100ms", "how long one decision may wait for Redis, retries included, before -fail answers it",
+	{"store-timeout", "RATELIMITD_STORE_TIMEOUT", "100ms", "how long one decision may wait for Redis, retries included, before -fail answers it; at most half the time left before the caller's deadline",
 		dur(func(s *settings) *time.Duration { return &s.storeTimeout })},
 	{"headers", "RATELIMITD_HEADERS", "none", "rate-limit response headers for the proxy to add: none, draft03 (RateLimit-Limit/-Remaining/-Reset, as envoyproxy/ratelimit), ietf (draft-10 RateLimit-Policy and RateLimit), legacy (X-RateLimit-Limit/-Remaining/-Reset) or both (ietf and legacy)",
 		str(func(s *settings) *string { return &s.headers })},

@@ -9,6 +9,7 @@ package failover
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,18 +110,33 @@ func (g *Guard) Close() {
 }
 
 // Context returns the context one backend call runs under: ctx bounded by the per-call
-// timeout. Every bound on a backend call is decided here, for [Guard.Do] and for the calls
-// a store makes outside it (Reset). The caller must call the CancelFunc.
+// timeout and, when ctx has a deadline, by half the time left before it. A backend that
+// hangs behind a caller's short deadline (Envoy gives a rate limit call 20ms by default)
+// then fails the call at its bound, while the caller still has the other half to receive
+// the policy's answer: [Guard.Do] counts such a call as a failure, for the breaker too,
+// rather than as a caller who gave up. Every bound on a backend call is decided here, for
+// Do and for the calls a store makes outside it (Reset). The caller must call the
+// CancelFunc.
 func (g *Guard) Context(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, g.timeout)
+	bound := g.timeout
+	if deadline, ok := ctx.Deadline(); ok {
+		bound = min(bound, time.Until(deadline)/deadlineShare)
+	}
+	return context.WithTimeout(ctx, bound)
 }
+
+// deadlineShare is the part of the time left before the caller's deadline, 1/deadlineShare,
+// that one backend call may take.
+const deadlineShare = 2
 
 // Do runs op, one backend call of a Take or TakeAll, under [Guard.Context] and the
 // breaker, and says how the store answers:
 //
 //   - op succeeded: (false, nil), and the store answers from op's result;
-//   - the caller's ctx ended: (false, wrap of the context's cause), no verdict on the
-//     backend;
+//   - the caller's ctx was canceled: (false, wrap of the context's cause), no verdict on
+//     the backend;
+//   - the caller's deadline passed: (false, wrap of the context's cause), counted as a
+//     failure, since the call's bound (see [Guard.Context]) passed before it;
 //   - op failed with an error that is not unavailability: (false, wrap of it), reported
 //     to OnError;
 //   - op failed with unavailability, or the breaker is open and op did not run: (true,
@@ -147,8 +163,14 @@ func (g *Guard) Do(ctx context.Context, op func(context.Context) error, wrap fun
 		wrap = func(err error) error { return err }
 	}
 	switch {
-	case ctx.Err() != nil:
+	case errors.Is(ctx.Err(), context.Canceled):
+		// The caller gave up before the call's bound: no verdict on the backend.
 		g.breaker.release(probe)
+		return false, wrap(context.Cause(ctx))
+	case ctx.Err() != nil:
+		// The caller's deadline passed, so the call's bound, half as far, passed before
+		// it: the backend did not answer in time, a failure, though too late to answer.
+		g.fail(probe)
 		return false, wrap(context.Cause(ctx))
 	case g.unavailable != nil && !g.unavailable(err):
 		g.breaker.release(probe)
@@ -156,11 +178,16 @@ func (g *Guard) Do(ctx context.Context, op func(context.Context) error, wrap fun
 		g.Report(err)
 		return false, err
 	}
+	g.fail(probe)
+	return true, wrap(err)
+}
+
+// fail records a failed backend call.
+func (g *Guard) fail(probe bool) {
 	g.failures.Add(1)
 	if g.breaker.failure(probe, time.Now()) {
 		g.breakerOpens.Add(1)
 	}
-	return true, wrap(err)
 }
 
 // Answer answers a Take by policy after cause, the error [Guard.Do] returned. p holds the

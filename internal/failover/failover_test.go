@@ -158,7 +158,7 @@ func TestBreakerProbe(t *testing.T) {
 }
 
 // TestTimeout checks that a backend call is bounded by the timeout, counts as a failure and
-// is answered by policy, and that the caller's own context ending is its error, no failure.
+// is answered by policy, and that a caller who cancels gets its own error, no failure.
 func TestTimeout(t *testing.T) {
 	p := params(t)
 	synctest.Test(t, func(t *testing.T) {
@@ -169,14 +169,51 @@ func TestTimeout(t *testing.T) {
 		if err != nil || !r.Allowed || time.Since(start) != 50*time.Millisecond {
 			t.Fatalf("hung backend = %+v, %v after %v; want a FailOpen answer after 50ms", r, err, time.Since(start))
 		}
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
-		defer cancel()
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(10*time.Millisecond, cancel)
 		_, err = take(g, ctx, p, hang)
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("caller's deadline: error %v, want DeadlineExceeded", err)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("caller canceled: error %v, want Canceled", err)
 		}
 		if st := g.Stats(); st.Failures != 1 || st.PolicyAnswers != 1 || st.BreakerOpen {
 			t.Errorf("Stats = %+v, want 1 failure, 1 policy answer, breaker disabled", st)
+		}
+	})
+}
+
+// TestCallerDeadline checks that behind a caller's deadline shorter than the timeout a hung
+// backend call is bounded by half the time left: answered by policy before the deadline,
+// counted as a failure, so that the breaker opens; a call that overruns the caller's
+// deadline anyway is the caller's error and a failure too.
+func TestCallerDeadline(t *testing.T) {
+	p := params(t)
+	synctest.Test(t, func(t *testing.T) {
+		g := New(Options{Policy: ratelimit.FailLocal, Timeout: 100 * time.Millisecond, BreakerThreshold: 5, BreakerCooldown: time.Second})
+		defer g.Close()
+		hang := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+		for i := range 5 {
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+			start := time.Now()
+			r, err := take(g, ctx, p, hang)
+			cancel()
+			if err != nil || r.Limit != limit || time.Since(start) != 10*time.Millisecond {
+				t.Fatalf("call %d behind a 20ms deadline = %+v, %v after %v; want the local answer after 10ms", i, r, err, time.Since(start))
+			}
+		}
+		if st := g.Stats(); st.Failures != 5 || st.PolicyAnswers != 5 || !st.BreakerOpen {
+			t.Fatalf("Stats = %+v, want 5 failures, 5 policy answers, the breaker open", st)
+		}
+		// Past the cool-down, a probe that ignores its bound and returns after the caller's
+		// deadline: the caller's error, and the breaker opens again.
+		time.Sleep(time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		defer cancel()
+		_, err := take(g, ctx, p, func(context.Context) error { time.Sleep(30 * time.Millisecond); return errDown })
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("overrunning probe: error %v, want DeadlineExceeded", err)
+		}
+		if st := g.Stats(); st.Failures != 6 || !st.BreakerOpen || st.BreakerOpens != 2 {
+			t.Errorf("Stats = %+v, want 6 failures, the breaker open again (2 opens)", st)
 		}
 	})
 }
