@@ -208,6 +208,9 @@ descriptors:
 				{after: time.Minute, descs: []Descriptor{desc("bot", "b")}, code: OK, statuses: []string{"OK 2/MINUTE remaining 1"}},
 				// More hits than the whole limit: over, in shadow.
 				{hits: 3, descs: []Descriptor{desc("bot", "c")}, code: OK, statuses: []string{"OK 2/MINUTE remaining 0 shadow"}},
+				// A deliberate difference: a shadow hit over the limit takes nothing here, so
+				// one unit of the two is left. envoyproxy/ratelimit counts every hit, over the
+				// limit or not, and answers remaining 0 (its count is then 4 of 2).
 				{descs: []Descriptor{desc("bot", "c")}, code: OK, statuses: []string{"OK 2/MINUTE remaining 1"}},
 			},
 		},

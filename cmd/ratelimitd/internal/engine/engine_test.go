@@ -613,3 +613,11 @@ descriptors:
 		}
 	})
 }
+
+// TestMaxEntriesIsRuleDepth: the rules accept no descriptor deeper than a request's
+// entries can reach.
+func TestMaxEntriesIsRuleDepth(t *testing.T) {
+	if MaxEntries != rules.MaxDepth {
+		t.Errorf("MaxEntries %d, rules.MaxDepth %d: want them equal", MaxEntries, rules.MaxDepth)
+	}
+}

@@ -234,7 +234,7 @@ func compileDomain(f File, source string) (*domain, error) {
 	if f.Domain == "" {
 		c.fail("", "config file cannot have empty domain")
 	}
-	c.level(&d.root, f.Domain, f.Descriptors, &d.Rules)
+	c.level(&d.root, f.Domain, f.Descriptors, 1, &d.Rules)
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
 	}
@@ -254,7 +254,16 @@ func (c *compiler) fail(at, format string, args ...any) {
 	c.errs = append(c.errs, fmt.Errorf("%s: %s", c.source, msg))
 }
 
-func (c *compiler) level(n *node, parent string, ds []Descriptor, out *[]*Rule) {
+// MaxDepth is the deepest level of nested descriptors: a request's descriptor carries at
+// most this many entries, so a descriptor nested deeper could never match.
+const MaxDepth = 32
+
+// level compiles ds, the descriptors at depth (1 for the domain's own) under parent.
+func (c *compiler) level(n *node, parent string, ds []Descriptor, depth int, out *[]*Rule) {
+	if len(ds) > 0 && depth > MaxDepth {
+		c.fail(parent, "descriptors nested deeper than %d levels, which no request can match (it carries at most %d entries)", MaxDepth, MaxDepth)
+		return
+	}
 	for _, desc := range ds {
 		if desc.Key == "" {
 			c.fail(parent, "descriptor has empty key")
@@ -284,7 +293,7 @@ func (c *compiler) level(n *node, parent string, ds []Descriptor, out *[]*Rule) 
 				*out = append(*out, r)
 			}
 		}
-		c.level(child, id, desc.Descriptors, out)
+		c.level(child, id, desc.Descriptors, depth+1, out)
 	}
 }
 
