@@ -229,7 +229,8 @@ func (c *Collector) Bytes() int { return c.bytes }
 func (c *Collector) Window() time.Duration { return c.window }
 
 // Observe counts one decision of e.Key. Events of no known outcome are ignored. It
-// allocates nothing.
+// allocates nothing, and keeps a copy of what it keeps of the key, never e.Key itself:
+// the caller may reuse the key's memory once Observe returns.
 func (c *Collector) Observe(e ratelimit.Event) {
 	if e.Outcome < ratelimit.Allowed || e.Outcome > ratelimit.Failed {
 		return

@@ -23,6 +23,7 @@ import (
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/admin"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/httpapi"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/live"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/metrics"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/reload"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rls"
@@ -89,7 +90,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		watch.stats = st.stats
 		m.Register(watch.collectors()...)
 	}
-	eng := engine.New(st, set, &engine.Options{Headers: headers, Observer: m, Logger: log})
+	board := live.New(&live.Options{Next: m, Store: storeHealth(st.stats)})
+	board.Loaded(set)
+	eng := engine.New(st, set, &engine.Options{Headers: headers, Observer: board, Logger: log})
 	// publish tells the metrics which rules serve. Reloads and run-time changes publish
 	// one at a time, each the engine's newest set, so the last word is always current.
 	var publishMu sync.Mutex
@@ -97,6 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		publishMu.Lock()
 		defer publishMu.Unlock()
 		m.Loaded(eng.Rules())
+		board.Loaded(eng.Rules())
 	}
 
 	watcher := &reload.Watcher{
@@ -109,6 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		},
 		OnError: func(err error) {
 			m.LoadFailed()
+			board.LoadFailed(err)
 			log.Error("rules rejected; the previous rules keep serving", "path", s.config, "err", err)
 		},
 	}
@@ -157,7 +162,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	if s.adminAddr != "off" {
-		h := admin.Handler(eng, &admin.Options{Token: s.adminToken, Logger: log, Reload: reloadNow, OnChange: publish})
+		var extra []admin.Extra
+		for _, r := range board.Routes() {
+			extra = append(extra, admin.Extra{Pattern: r.Pattern, Description: r.Description, Handler: r.Handler})
+		}
+		h := admin.Handler(eng, &admin.Options{Token: s.adminToken, Logger: log, Reload: reloadNow, OnChange: publish, Extra: extra})
 		if err := srv.listenHTTP("admin", s.adminAddr, h); err != nil {
 			srv.stop(s.shutdown)
 			return err
@@ -178,6 +187,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if st.stats != nil {
 		watching.Go(func() { watch.run(ctx) })
 	}
+	watching.Go(func() { board.Run(ctx) })
 	select {
 	case <-ctx.Done():
 	case err = <-srv.failed:

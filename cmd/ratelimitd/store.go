@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/live"
 	"github.com/go-ratelimit/ratelimit/memorystore"
 	"github.com/go-ratelimit/ratelimit/redisstore"
 	"github.com/redis/rueidis"
@@ -132,4 +133,17 @@ func unwrapURL(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// storeHealth returns what the dashboard shows of a store whose counters stats returns:
+// a Redis store's counters and breaker; nil, for the memory store, when stats is nil.
+func storeHealth(stats func() redisstore.Stats) func() live.StoreHealth {
+	if stats == nil {
+		return nil
+	}
+	return func() live.StoreHealth {
+		st := stats()
+		return live.StoreHealth{Kind: "redis", Calls: st.Calls, Failures: st.Failures,
+			PolicyAnswers: st.PolicyAnswers, BreakerOpens: st.BreakerOpens, BreakerOpen: st.BreakerOpen}
+	}
 }

@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
@@ -74,6 +75,17 @@ type Options struct {
 	// DELETE of a domain) with the rule set that change made, one change at a time and
 	// in the order they were made.
 	OnChange func(*rules.Set)
+
+	// Extra are more endpoints, served behind the same defences and token, and listed
+	// by GET / when they have a description.
+	Extra []Extra
+}
+
+// Extra is an endpoint served by the admin API for another package.
+type Extra struct {
+	Pattern     string // an http.ServeMux pattern with a method: "GET /v1/top"
+	Description string
+	Handler     http.Handler
 }
 
 // Handler returns the admin API over e. It is safe for concurrent use.
@@ -98,6 +110,13 @@ func Handler(e *engine.Engine, opts *Options) http.Handler {
 	mux.HandleFunc("GET /v1/keys", a.inspect)
 	mux.HandleFunc("DELETE /v1/keys", a.reset)
 	mux.HandleFunc("POST /v1/reload", a.reload)
+	a.endpoints = endpoints
+	for _, x := range a.opts.Extra {
+		mux.Handle(x.Pattern, x.Handler)
+		if method, path, ok := strings.Cut(x.Pattern, " "); ok && x.Description != "" {
+			a.endpoints = append(a.endpoints[:len(a.endpoints):len(a.endpoints)], endpoint{method, path, x.Description})
+		}
+	}
 	// The same paths with another method: 405 in JSON rather than the mux's plain text.
 	for path, allow := range map[string]string{
 		"/{$}":       "GET, HEAD",
@@ -121,6 +140,8 @@ type api struct {
 	e     *engine.Engine
 	opts  Options
 	token [sha256.Size]byte
+	// endpoints lists the API's endpoints and the Extra ones.
+	endpoints []endpoint
 	// wrongTokens and refusals sample the log lines of refused requests.
 	wrongTokens, refusals logsample.Sampler
 	// mu serializes run-time changes from the change to its OnChange call, so that
@@ -148,7 +169,7 @@ func (a *api) index(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		Service   string     `json:"service"`
 		Endpoints []endpoint `json:"endpoints"`
-	}{"ratelimitd admin", endpoints})
+	}{"ratelimitd admin", a.endpoints})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -60,13 +60,22 @@ func loopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// authenticated reports whether r carries the bearer token, answering 401 when it does
-// not. Both sides are hashed first so that the comparison takes the same time whatever
-// the length of the token sent.
+// authenticated reports whether r carries the token, answering 401 when it does not:
+// as a bearer token, or, on a read (GET, HEAD), as the password of HTTP Basic
+// authentication, so that a browser can open the dashboard page and the page can read
+// its JSON with the credentials the browser keeps. Both sides are hashed first so that
+// the comparison takes the same time whatever the length of the token sent.
 func (a *api) authenticated(w http.ResponseWriter, r *http.Request) bool {
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if _, password, basic := r.BasicAuth(); basic && read {
+		scheme, token, ok = "Bearer", password, true
+	}
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ratelimitd admin"`)
+		if read {
+			w.Header().Add("WWW-Authenticate", `Basic realm="ratelimitd admin", charset="UTF-8"`)
+		}
 		writeError(w, http.StatusUnauthorized, errors.New("a bearer token is required: Authorization: Bearer <token>"))
 		return false
 	}
