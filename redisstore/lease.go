@@ -89,6 +89,8 @@ type LeaseStore struct {
 	seed     maphash.Seed
 	shards   [leaseShards]leaseShard
 
+	run     context.Context // of the background round trips; cancelled by Close
+	stopRun context.CancelFunc
 	pendMu  sync.Mutex
 	pending []*lease
 	wake    chan struct{}
@@ -174,7 +176,8 @@ func NewLease(client redis.UniversalClient, opts *LeaseOptions) *LeaseStore {
 	for i := range s.shards {
 		s.shards[i].m = make(map[leaseKey]*lease)
 	}
-	go s.run()
+	s.run, s.stopRun = context.WithCancel(context.Background())
+	go s.loop()
 	return s
 }
 
@@ -285,9 +288,9 @@ func (s *LeaseStore) enqueue(e *lease) {
 	}
 }
 
-// run is the store's goroutine: it sends the refills as they are asked for, batched per
+// loop is the store's goroutine: it sends the refills as they are asked for, batched per
 // round trip, and sweeps idle keys every Interval. It exits when Close is called.
-func (s *LeaseStore) run() {
+func (s *LeaseStore) loop() {
 	defer close(s.done)
 	tick := time.NewTicker(time.Duration(s.interval))
 	defer tick.Stop()
@@ -298,7 +301,7 @@ func (s *LeaseStore) run() {
 			return
 		case <-s.wake:
 		case <-tick.C:
-			s.sweep(context.Background())
+			s.sweep(s.run)
 		}
 		s.pendMu.Lock()
 		batch, s.pending = s.pending, batch[:0]
@@ -369,7 +372,7 @@ func (s *LeaseStore) refill(batch []*lease) {
 		cmds[i] = reqs[i].cmd
 	}
 	ran := false
-	answer, err := s.strict.guard.Do(context.Background(), func(ctx context.Context) error {
+	answer, err := s.strict.guard.Do(s.run, func(ctx context.Context) error {
 		ran = true
 		s.rounds.Add(1)
 		s.scripts.Add(uint64(len(cmds)))
@@ -608,9 +611,9 @@ func (s *LeaseStore) Reset(ctx context.Context, key string, alg ratelimit.Algori
 	return nil
 }
 
-// Close stops the store's goroutine and gives the unspent units of every lease back to
-// Redis in one round trip, bounded by ctx and [Options.Timeout]: a process that exits
-// strands nothing. Later calls return an error wrapping [ratelimit.ErrClosed]. The client
+// Close stops the store's goroutine, ending a refill in flight, and gives the unspent
+// units of every lease back to Redis in one round trip, bounded by ctx and
+// [Options.Timeout]: a process that exits strands nothing. Later calls return an error wrapping [ratelimit.ErrClosed]. The client
 // stays open. Close is idempotent; only the first call releases, and returns the error of
 // the release, if any.
 func (s *LeaseStore) Close(ctx context.Context) error {
@@ -618,6 +621,7 @@ func (s *LeaseStore) Close(ctx context.Context) error {
 	s.closing.Do(func() {
 		s.closed.Store(true)
 		s.strict.closed.Store(true)
+		s.stopRun() // a refill in flight ends now: its units, if granted, are never spent
 		close(s.stop)
 		<-s.done
 		var all []*lease

@@ -206,3 +206,34 @@ func TestLeaseErrors(t *testing.T) {
 		t.Errorf("second Close = %v", err)
 	}
 }
+
+// TestLeaseCloseHung: Close returns within its bound while Redis hangs, reporting that
+// the unspent units could not be given back, and later calls fail with ErrClosed.
+func TestLeaseCloseHung(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	c := newClient(t, srv.Addr())
+	s := newLease(t, c, &LeaseOptions{Options: Options{Timeout: 200 * time.Millisecond}, Accuracy: 0.01})
+	l := ratelimit.Limit{Rate: 100_000, Period: 24 * time.Hour}
+	if _, err := takeUntil(s, 4, time.Now().Add(5*time.Second), 1500, func(int, int) string { return "k" }, ratelimit.FixedWindow, l); err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause()
+	defer srv.Resume()
+	if r, err := s.Take(context.Background(), "k", ratelimit.FixedWindow, l, 1); err != nil || !r.Allowed {
+		t.Fatalf("Take from the lease while Redis hangs = %+v, %v; want allowed", r, err)
+	}
+	start := time.Now()
+	err := s.Close(context.Background())
+	// Two round trips at most, each bounded by the 200ms Timeout; the bound is loose for a
+	// loaded machine, and still far below a hang.
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Close took %v with Redis hung, want it bounded by the Timeout", d)
+	}
+	if err == nil {
+		t.Error("Close with Redis hung = nil, want the release's error")
+	}
+	if _, err := s.Take(context.Background(), "k", ratelimit.FixedWindow, l, 1); !errors.Is(err, ratelimit.ErrClosed) {
+		t.Errorf("Take after Close = %v, want ErrClosed", err)
+	}
+}
