@@ -34,19 +34,19 @@ func Example() {
 func ExampleLimiter_Allow() {
 	store := memorystore.New(nil)
 	defer store.Close()
-	// A bucket of 5 that refills at 10 per second.
-	lim := ratelimit.New(store, ratelimit.TokenBucket, ratelimit.Limit{Rate: 10, Period: time.Second, Burst: 5})
+	// A bucket of 5 that refills at 10 per minute: one token every 6 seconds.
+	lim := ratelimit.New(store, ratelimit.TokenBucket, ratelimit.Limit{Rate: 10, Period: time.Minute, Burst: 5})
 
 	ctx := context.Background()
 	r, _ := lim.AllowN(ctx, "client:1", 5)
 	fmt.Println("burst of 5 allowed:", r.Allowed)
 	r, _ = lim.Allow(ctx, "client:1")
-	fmt.Println("sixth allowed:", r.Allowed, "retry after:", r.RetryAfter.Round(10*time.Millisecond))
+	fmt.Println("sixth allowed:", r.Allowed, "retry after:", r.RetryAfter.Round(time.Second))
 	r, _ = lim.Allow(ctx, "client:2")
 	fmt.Println("another key allowed:", r.Allowed, "remaining:", r.Remaining)
 	// Output:
 	// burst of 5 allowed: true
-	// sixth allowed: false retry after: 100ms
+	// sixth allowed: false retry after: 6s
 	// another key allowed: true remaining: 4
 }
 
