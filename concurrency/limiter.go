@@ -252,7 +252,9 @@ func (l *Limiter) now() int64 { return int64(time.Since(l.epoch)) }
 // (partitions below their share aside).
 func (l *Limiter) Limit() int { return int(l.limit.Load()) }
 
-// InFlight returns the number of requests admitted and not yet released.
+// InFlight returns the number of requests admitted and not yet released. A request being
+// refused is counted for the instant between its attempt and its refusal, so a read can
+// exceed the admitted count by the number of callers refused at that moment.
 func (l *Limiter) InFlight() int { return int(l.inflight.Load()) }
 
 // Acquire admits a request if fewer than the limit are in flight, or else waits in the
