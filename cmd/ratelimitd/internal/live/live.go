@@ -26,8 +26,9 @@ const History = 120
 const MaxDomains = 64
 
 // keysPerDomain is the number of keys each domain's collector tracks per ranking: a
-// key's count is short by at most about a sixth of a minute's decisions divided by it,
-// in 0.42 MiB per domain.
+// key's count is short by at most about the domain's decisions of the last minute
+// divided by it,
+// in 0.61 MiB per domain (642,200 bytes, measured by Collector.Bytes).
 const keysPerDomain = 256
 
 // maxKey bounds the descriptor text a domain's collector sees, in bytes.
