@@ -39,7 +39,7 @@ func TestMultiProcess(t *testing.T) {
 	var cmds []*exec.Cmd
 	for i := range procs {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestChild$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), childEnv+"="+server.URL()+";"+s.q.table[len("TABLE IF NOT EXISTS \""):strings.Index(s.q.table, "\" (")])
+		cmd.Env = append(os.Environ(), childEnv+"="+server.URL()+";"+s.q.name)
 		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -2,9 +2,7 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/go-ratelimit/ratelimit/internal/rowstate"
 	"github.com/jackc/pgx/v5"
@@ -16,6 +14,7 @@ const nowNs = `((extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1000
 
 // queries are the store's statements for one table name.
 type queries struct {
+	name                        string // the table's
 	meta, table, index, version string
 	peek, lock, placeholder     string
 	write, reset, gcra, now     string
@@ -30,6 +29,7 @@ func newQueries(table string) queries {
 		Bool2Int: func(c string) string { return "(" + c + ")::int" }, Row: "r.", Y: "excluded.y",
 	})
 	return queries{
+		name: table,
 		meta: `CREATE TABLE IF NOT EXISTS ` + meta + ` (name text PRIMARY KEY, value bigint NOT NULL);
 INSERT INTO ` + meta + ` (name, value) VALUES ('schema_version', ` + fmt.Sprint(rowstate.SchemaVersion) + `) ON CONFLICT (name) DO NOTHING`,
 		table: `TABLE IF NOT EXISTS ` + t + ` (
@@ -94,42 +94,9 @@ func (s *Store) migrate(ctx context.Context, unlogged bool) error {
 	return nil
 }
 
-// sweeper deletes expired rows every sweepEvery until Close.
-func (s *Store) sweeper() {
-	defer s.swept.Done()
-	t := time.NewTicker(s.sweepEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-t.C:
-			s.sweep()
-		}
-	}
-}
-
-// sweep deletes expired rows, on the server's clock, in statements of at most sweepBatch
-// rows found through the index on expires, skipping rows a decision holds, until one
-// deletes fewer. A failure ends the sweep; the next one tries again.
-func (s *Store) sweep() {
-	for {
-		select {
-		case <-s.done:
-			return
-		default:
-		}
-		ctx, cancel := s.guard.Context(context.Background())
-		tag, err := s.pool.Exec(ctx, s.q.sweep, s.sweepBatch)
-		cancel()
-		if err != nil {
-			if !errors.Is(err, context.DeadlineExceeded) {
-				s.guard.Report(fmt.Errorf("pgstore: sweep: %w", err))
-			}
-			return
-		}
-		if tag.RowsAffected() < int64(s.sweepBatch) {
-			return
-		}
-	}
+// deleteExpired deletes at most batch rows expired on the server's clock, found through
+// the index on expires, skipping rows that decisions hold locked.
+func (s *Store) deleteExpired(ctx context.Context, batch int) (int64, error) {
+	tag, err := s.pool.Exec(ctx, s.q.sweep, batch)
+	return tag.RowsAffected(), err
 }

@@ -106,7 +106,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error)
 	if o.Table == "" {
 		o.Table = DefaultTable
 	}
-	if !validTable(o.Table) {
+	if !rowstate.ValidTable(o.Table) {
 		return nil, fmt.Errorf("pgstore: table name %q is not a plain identifier", o.Table)
 	}
 	s := &Store{
@@ -135,19 +135,10 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error)
 		Unavailable:      unavailable,
 	})
 	if s.sweepEvery > 0 {
-		s.swept.Add(1)
-		go s.sweeper()
+		sw := &rowstate.Sweeper{Name: "pgstore", Every: s.sweepEvery, Batch: s.sweepBatch, Guard: s.guard, Delete: s.deleteExpired}
+		s.swept.Go(func() { sw.Run(s.done) })
 	}
 	return s, nil
-}
-
-func validTable(name string) bool {
-	for i, c := range name {
-		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
-			return false
-		}
-	}
-	return name != "" && len(name) <= 48
 }
 
 // errState marks a stored state the store cannot read: an error for the caller, not an
@@ -342,11 +333,8 @@ func (s *Store) Reset(ctx context.Context, key string, alg ratelimit.Algorithm) 
 	if s.closed.Load() {
 		return ratelimit.ErrClosed
 	}
-	if err := ratelimit.CheckKey(key); err != nil {
+	if err := rowstate.ValidateReset(key, alg); err != nil {
 		return err
-	}
-	if !alg.Valid() {
-		return fmt.Errorf("%w: %v", ratelimit.ErrInvalidAlgorithm, alg)
 	}
 	if err := s.guard.Reset(ctx, key, alg); err != nil {
 		return err
