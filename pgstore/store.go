@@ -348,3 +348,10 @@ func (s *Store) Reset(ctx context.Context, key string, alg ratelimit.Algorithm) 
 	}
 	return nil
 }
+
+// Ping reports whether the database answers, within [Options.Timeout] and ctx.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.guard.Context(ctx)
+	defer cancel()
+	return s.pool.Ping(ctx)
+}

@@ -33,6 +33,7 @@ func testOptions() *Options {
 }
 
 func TestConformance(t *testing.T) {
+	skipUnderRace(t)
 	storetest.Run(t, storetest.Harness{
 		Synctest: true,
 		New: func(t *testing.T) ratelimit.Store {
@@ -40,4 +41,13 @@ func TestConformance(t *testing.T) {
 			return s
 		},
 	})
+}
+
+// skipUnderRace skips a test that makes too many calls to finish under the race detector
+// (see race_test.go).
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("too slow under the race detector; .ci/test runs it without")
+	}
 }

@@ -2,10 +2,8 @@ module github.com/go-ratelimit/ratelimit/sqlitestore
 
 go 1.26.0
 
-replace github.com/go-ratelimit/ratelimit => ../
-
 require (
-	github.com/go-ratelimit/ratelimit v0.0.0
+	github.com/go-ratelimit/ratelimit v0.0.0-20261204021913-50e0e08f6b31
 	modernc.org/sqlite v1.62.0
 )
 

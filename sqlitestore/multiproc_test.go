@@ -42,6 +42,7 @@ func child(t *testing.T, task, path string) *exec.Cmd {
 // TestMultiProcess runs 4 processes of 8 goroutines each on one file and one key per
 // algorithm, and requires that exactly the limit was admitted.
 func TestMultiProcess(t *testing.T) {
+	skipUnderRace(t)
 	if testing.Short() {
 		t.Skip("short")
 	}
@@ -83,6 +84,7 @@ func TestMultiProcess(t *testing.T) {
 // file: every decision the process reported is there, and at most one more per goroutine
 // (a decision committed whose report the kill cut off).
 func TestKill(t *testing.T) {
+	skipUnderRace(t)
 	if testing.Short() {
 		t.Skip("short")
 	}

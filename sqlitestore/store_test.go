@@ -37,6 +37,7 @@ var diffLimits = []ratelimit.Limit{
 // the same Results to the nanosecond: the GCRA upsert's SQL arithmetic and the stored rows
 // of the other algorithms against the step functions.
 func TestDifferential(t *testing.T) {
+	skipUnderRace(t)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	synctest.Test(t, func(t *testing.T) {

@@ -21,6 +21,9 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/cncf/xds/go v0.0.0-20260202195803-dba9d589def2 // indirect
 	github.com/envoyproxy/protoc-gen-validate v1.3.3 // indirect
+	github.com/go-ratelimit/ratelimit/pgstore v0.0.0-20261204021913-50e0e08f6b31
+	github.com/go-ratelimit/ratelimit/sqlitestore v0.0.0-20261204021913-50e0e08f6b31
+	github.com/jackc/pgx/v5 v5.13.0
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/planetscale/vtprotobuf v0.6.1-0.20240319094008-0393e58bdf10 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect

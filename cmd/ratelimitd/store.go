@@ -11,7 +11,10 @@ import (
 	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/live"
 	"github.com/go-ratelimit/ratelimit/memorystore"
+	"github.com/go-ratelimit/ratelimit/pgstore"
 	"github.com/go-ratelimit/ratelimit/redisstore"
+	"github.com/go-ratelimit/ratelimit/sqlitestore"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/rueidis"
 )
 
@@ -38,9 +41,14 @@ func openStore(rawURL, prefix, fail string, timeout time.Duration, onError func(
 	if err != nil {
 		return nil, err
 	}
-	if rawURL == "memory" {
+	switch scheme, rest, _ := strings.Cut(rawURL, "://"); {
+	case rawURL == "memory":
 		m := memorystore.New(nil)
 		return &store{Store: m, policy: policy, ping: func(context.Context) error { return nil }, close: func() { m.Close() }}, nil
+	case scheme == "sqlite":
+		return openSQLite(rest, policy, timeout, onError)
+	case scheme == "postgres" || scheme == "postgresql":
+		return openPostgres(rawURL, policy, timeout, onError)
 	}
 	if strings.ContainsAny(prefix, "{}") {
 		return nil, fmt.Errorf("redis prefix %q: want no { or }, which would choose the Cluster hash slot", prefix)
@@ -61,17 +69,58 @@ func openStore(rawURL, prefix, fail string, timeout time.Duration, onError func(
 	return &store{Store: rs, policy: policy, ping: rs.Ping, stats: rs.Stats, close: func() { rs.Close() }}, nil
 }
 
+// openSQLite opens the SQLite store on the file a sqlite:// URL names: sqlite:///var/lib/x.db
+// is the absolute path /var/lib/x.db, sqlite://x.db a path relative to the working
+// directory.
+func openSQLite(path string, policy ratelimit.FailPolicy, timeout time.Duration, onError func(error)) (*store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("store sqlite://%s: want sqlite:///path/to/file.db, a file path without query", path)
+	}
+	s, err := sqlitestore.Open(path, &sqlitestore.Options{Policy: policy, Timeout: timeout, OnError: onError})
+	if err != nil {
+		return nil, fmt.Errorf("store sqlite://%s: %w", path, err)
+	}
+	return &store{Store: s, policy: policy, ping: s.Ping, close: func() { s.Close() }}, nil
+}
+
+// openPostgres opens the PostgreSQL store on a postgres:// URL, which pgx reads (its query
+// parameters include sslmode and pool_max_conns).
+func openPostgres(rawURL string, policy ratelimit.FailPolicy, timeout time.Duration, onError func(error)) (*store, error) {
+	cfg, err := pgxpool.ParseConfig(rawURL)
+	if err != nil {
+		// pgx's parse error quotes the URL, password included: keep only its cause.
+		if cause := errors.Unwrap(err); cause != nil {
+			err = cause
+		} else {
+			err = errors.New("invalid URL")
+		}
+		return nil, fmt.Errorf("store %s: %w", redacted(rawURL), err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", redacted(rawURL), err)
+	}
+	s, err := pgstore.New(ctx, pool, &pgstore.Options{Policy: policy, Timeout: timeout, OnError: onError})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store %s: %w", redacted(rawURL), err)
+	}
+	return &store{Store: s, policy: policy, ping: s.Ping, close: func() { s.Close(); pool.Close() }}, nil
+}
+
 // clientOption reads redis://, redis+cluster:// and redis+sentinel:// URLs (and their
 // rediss variants, with TLS). Several hosts are separated by commas; a Sentinel URL's path
 // names the master set. Query parameters are rueidis.ParseURL's (db, dial_timeout, ...).
 func clientOption(rawURL string) (rueidis.ClientOption, error) {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
-		return rueidis.ClientOption{}, fmt.Errorf("store %q: want memory or a redis://, redis+cluster:// or redis+sentinel:// URL", rawURL)
+		return rueidis.ClientOption{}, fmt.Errorf("store %q: want memory, a redis://, redis+cluster://, redis+sentinel://, sqlite:// or postgres:// URL", rawURL)
 	}
 	base, kind, _ := strings.Cut(scheme, "+")
 	if base != "redis" && base != "rediss" || kind != "" && kind != "cluster" && kind != "sentinel" {
-		return rueidis.ClientOption{}, fmt.Errorf("store %s: unknown scheme %q: want memory, redis, redis+cluster or redis+sentinel", redacted(rawURL), scheme)
+		return rueidis.ClientOption{}, fmt.Errorf("store %s: unknown scheme %q: want memory, redis, redis+cluster, redis+sentinel, sqlite or postgres", redacted(rawURL), scheme)
 	}
 	u, err := url.Parse(base + "://" + rest)
 	if err != nil {
