@@ -60,8 +60,8 @@ func TestSQLStores(t *testing.T) {
 
 func TestSQLStoreURLs(t *testing.T) {
 	for url, want := range map[string]string{
-		"sqlite://":                                   "want sqlite:///path/to/file.db",
-		"sqlite:///tmp/x.db?mode=ro":                  "without query",
+		"sqlite://":                  "want sqlite:///path/to/file.db",
+		"sqlite:///tmp/x.db?mode=ro": "without query",
 		"postgres://u:secret@127.0.0.1:1/db?sslmode=x": "sslmode",
 	} {
 		_, err := openStore(url, "", "error", 0, nil)
