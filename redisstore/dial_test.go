@@ -21,6 +21,9 @@ func TestDialRueidisBeforeRedis(t *testing.T) {
 	var reported []error
 	s := DialRueidis(rueidis.ClientOption{InitAddress: []string{r.Addr()}, DisableCache: true}, &Options{
 		Policy: ratelimit.FailOpen,
+		// Calls before the connection fail at once whatever the timeout; a long one keeps a
+		// loaded machine from turning a call to the live Redis into a policy answer.
+		Timeout: 5 * time.Second,
 		OnError: func(err error) {
 			mu.Lock()
 			reported = append(reported, err)
