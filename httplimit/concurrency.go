@@ -68,43 +68,72 @@ func (c *Concurrency) Handler(next http.Handler) http.Handler {
 	if c.Limiter == nil {
 		return next
 	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := statusWriter{ResponseWriter: w}
+		c.Serve(w, r, func() int {
+			next.ServeHTTP(&sw, r)
+			return sw.status
+		})
+	})
+}
+
+// Serve guards one request by c, for adapters of other frameworks, which call it from
+// their middleware as [Concurrency.Handler] does: it acquires a slot for r, then runs
+// next, the rest of the framework's handler chain, which returns the status of the
+// response it wrote (0 for none, taken as 200). The slot is released when next returns,
+// with the outcome Classify makes of that status and r, or as [concurrency.Dropped] if
+// next panics. Report the status after the framework's own error handling has set it,
+// so that an error a handler returns is classified by the status it is answered with.
+//
+// A request over the limit is answered on w with Retry-After and the DenyHandler's
+// response (the 503 problem of [WriteProblem] by default), and next is not called; nor
+// is it when r's context ends while the request waits in the Limiter's queue, and then
+// nothing is written. admitted reports whether next ran. With a nil Limiter next always
+// runs.
+func (c *Concurrency) Serve(w http.ResponseWriter, r *http.Request, next func() (status int)) (admitted bool) {
+	if c.Limiter == nil {
+		next()
+		return true
+	}
+	var tok concurrency.Token
+	var err error
+	if c.Partition != nil {
+		tok, err = c.Limiter.Partition(c.Partition(r)).Acquire(r.Context())
+	} else {
+		tok, err = c.Limiter.Acquire(r.Context())
+	}
+	if err != nil {
+		return false // the client went away while queued: nobody to answer
+	}
+	if !tok.Allowed() {
+		w.Header().Set("Retry-After", retryAfter(c.RetryAfter))
+		if c.DenyHandler != nil {
+			c.DenyHandler(w, r, tok.Reason())
+			return false
+		}
+		WriteProblem(w, r, &Decision{Status: http.StatusServiceUnavailable})
+		return false
+	}
+	outcome := concurrency.Dropped // if next panics
+	defer func() { tok.Release(outcome) }()
+	status := next()
+	if status == 0 {
+		status = http.StatusOK
+	}
 	classify := c.Classify
 	if classify == nil {
 		classify = ClassifyStatus
 	}
-	retry := strconv.FormatInt(int64(max((c.RetryAfter+time.Second-1)/time.Second, 1)), 10)
-	if c.RetryAfter == 0 {
-		retry = "1"
+	outcome = classify(status, r)
+	return true
+}
+
+// retryAfter is the Retry-After value of d rounded up to whole seconds, "1" for zero.
+func retryAfter(d time.Duration) string {
+	if d <= 0 {
+		return "1"
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var tok concurrency.Token
-		var err error
-		if c.Partition != nil {
-			tok, err = c.Limiter.Partition(c.Partition(r)).Acquire(r.Context())
-		} else {
-			tok, err = c.Limiter.Acquire(r.Context())
-		}
-		if err != nil {
-			return // the client went away while queued: nobody to answer
-		}
-		if !tok.Allowed() {
-			w.Header().Set("Retry-After", retry)
-			if c.DenyHandler != nil {
-				c.DenyHandler(w, r, tok.Reason())
-				return
-			}
-			WriteProblem(w, r, &Decision{Status: http.StatusServiceUnavailable})
-			return
-		}
-		sw := statusWriter{ResponseWriter: w}
-		outcome := concurrency.Dropped // if next panics
-		defer func() { tok.Release(outcome) }()
-		next.ServeHTTP(&sw, r)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
-		outcome = classify(sw.status, r)
-	})
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
 }
 
 // statusWriter records the status a handler writes. Unwrap lets

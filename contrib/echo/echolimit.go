@@ -11,7 +11,9 @@
 //	e := echo.New()
 //	e.Use(echolimit.New(m))
 //
-// limits every client IP address to 100 requests a minute.
+// limits every client IP address to 100 requests a minute. [Concurrency] turns an
+// [httplimit.Concurrency] into an echo.MiddlewareFunc that limits the requests served at
+// once, answering 503 as [httplimit.Concurrency.Handler] does.
 //
 // Rule patterns are matched against the request's method, host and path in
 // [http.ServeMux] syntax, whatever echo route serves it. To key a rule by echo's view
@@ -60,6 +62,36 @@ func New(m *httplimit.Middleware) echo.MiddlewareFunc {
 			if m.Serve(c.Response(), r) {
 				return next(c)
 			}
+			return nil
+		}
+	}
+}
+
+// Concurrency returns an echo middleware that limits the requests the next handler
+// serves at once with c, as c.Handler would: a request over c's limit is answered 503
+// with Retry-After and c's DenyHandler response ([httplimit.WriteProblem] by default),
+// and the next handler is not called; an admitted one goes to it, and its slot is
+// released when it returns, with the outcome c.Classify makes of the response's status.
+// An error the next handler returns is handed to echo's HTTPErrorHandler (c.Error) first,
+// so the status it is answered with is the one classified, and is not returned again.
+// Register it after [New], so requests over a rate limit do not take a slot:
+//
+//	e.Use(echolimit.New(m), echolimit.Concurrency(conc))
+//
+// The *http.Request c's Partition, Classify and DenyHandler receive is c.Request(). A
+// nil c, or one with no Limiter, lets every request through.
+func Concurrency(c *httplimit.Concurrency) echo.MiddlewareFunc {
+	if c == nil {
+		c = new(httplimit.Concurrency)
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(ec echo.Context) error {
+			c.Serve(ec.Response(), ec.Request(), func() int {
+				if err := next(ec); err != nil {
+					ec.Error(err)
+				}
+				return ec.Response().Status
+			})
 			return nil
 		}
 	}

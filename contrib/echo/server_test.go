@@ -118,3 +118,19 @@ func TestDenyHandler(t *testing.T) {
 		t.Errorf("denied: %d %q Retry-After %q; want 429, the custom body, Retry-After 60", r.Status, r.Body, r.Header.Get("Retry-After"))
 	}
 }
+
+// TestConcurrency serves echolimit.Concurrency and checks it answers as
+// httplimit.Concurrency.Handler does, counts a 5xx as a drop (here an error the handler
+// returns, answered by echo's HTTPErrorHandler) and releases each slot.
+func TestConcurrency(t *testing.T) {
+	adaptertest.RunConcurrency(t, "echo", func(t *testing.T, c *httplimit.Concurrency, block func()) string {
+		e := echo.New()
+		e.Use(echolimit.Concurrency(c))
+		e.GET("/ok", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+		e.GET("/fail", func(echo.Context) error { return errors.New("broken") })
+		e.GET("/block", func(c echo.Context) error { block(); return c.String(http.StatusOK, "ok") })
+		srv := httptest.NewServer(e)
+		t.Cleanup(srv.Close)
+		return srv.URL
+	})
+}

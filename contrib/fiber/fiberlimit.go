@@ -11,7 +11,9 @@
 //	app := fiber.New()
 //	app.Use(fiberlimit.New(m))
 //
-// limits every client IP address to 100 requests a minute.
+// limits every client IP address to 100 requests a minute. [Concurrency] turns an
+// [httplimit.Concurrency] into a fiber.Handler that limits the requests served at once,
+// answering 503 as [httplimit.Concurrency.Handler] does.
 //
 // # The request the Middleware sees
 //
@@ -97,6 +99,48 @@ func New(m *httplimit.Middleware) fiber.Handler {
 			setHeaders(&c.Response().Header, w.h)
 		}
 		return nil // w is not reused: the DenyHandler may have kept it
+	}
+}
+
+// Concurrency returns a fiber handler that limits the requests the rest of the chain
+// serves at once with c, as c.Handler would: a request over c's limit is answered 503
+// with Retry-After and c's DenyHandler response ([httplimit.WriteProblem] by default),
+// and the chain stops there, returning nil; an admitted one goes on with c.Next, and its
+// slot is released when the chain returns, with the outcome c.Classify makes of the
+// response's status. An error the chain returns is handed to the app's ErrorHandler
+// first, so the status it is answered with is the one classified; what the
+// ErrorHandler returns is returned. Register it after [New], so requests over a rate
+// limit do not take a slot:
+//
+//	app.Use(fiberlimit.New(m), fiberlimit.Concurrency(conc))
+//
+// c's Partition, Classify and DenyHandler receive an *http.Request built as for [New]
+// (a request URI that cannot be parsed leaves its URL empty), and the DenyHandler
+// writes as New's does. A nil c, or one with no Limiter, lets every request through.
+func Concurrency(c *httplimit.Concurrency) fiber.Handler {
+	if c == nil || c.Limiter == nil {
+		return func(fc fiber.Ctx) error { return fc.Next() }
+	}
+	return func(fc fiber.Ctx) error {
+		r, err := newRequest(fc)
+		if err != nil {
+			r = &http.Request{Method: method(fc.Request().Header.Method()), URL: new(url.URL), Header: http.Header{}}
+			r = r.WithContext(context.WithValue(fc.Context(), ctxKey{}, fc))
+		}
+		w := &responseWriter{c: fc, h: make(http.Header, 2)}
+		var chainErr error
+		if c.Serve(w, r, func() int {
+			if err := fc.Next(); err != nil {
+				chainErr = fc.App().ErrorHandler(fc, err)
+			}
+			return fc.Response().StatusCode()
+		}) {
+			return chainErr
+		}
+		if !w.wrote {
+			setHeaders(&fc.Response().Header, w.h)
+		}
+		return nil
 	}
 }
 

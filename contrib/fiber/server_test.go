@@ -171,3 +171,17 @@ func TestDenyHandler(t *testing.T) {
 		t.Errorf("denied: %d %q Retry-After %q; want 429, the custom body, Retry-After 60", r.Status, r.Body, r.Header.Get("Retry-After"))
 	}
 }
+
+// TestConcurrency serves fiberlimit.Concurrency and checks it answers as
+// httplimit.Concurrency.Handler does, counts a 5xx as a drop (here an error the handler
+// returns, answered by fiber's ErrorHandler) and releases each slot.
+func TestConcurrency(t *testing.T) {
+	adaptertest.RunConcurrency(t, "fiber", func(t *testing.T, c *httplimit.Concurrency, block func()) string {
+		app := fiber.New()
+		app.Use(fiberlimit.Concurrency(c))
+		app.Get("/ok", func(c fiber.Ctx) error { return c.SendString("ok") })
+		app.Get("/fail", func(fiber.Ctx) error { return errors.New("broken") })
+		app.Get("/block", func(c fiber.Ctx) error { block(); return c.SendString("ok") })
+		return serve(t, app)
+	})
+}

@@ -11,7 +11,9 @@
 //	r := gin.New()
 //	r.Use(ginlimit.New(m))
 //
-// limits every client IP address to 100 requests a minute.
+// limits every client IP address to 100 requests a minute. [Concurrency] turns an
+// [httplimit.Concurrency] into a gin.HandlerFunc that limits the requests served at
+// once, answering 503 as [httplimit.Concurrency.Handler] does.
 //
 // Rule patterns are matched against the request's method, host and path in
 // [http.ServeMux] syntax, whatever gin route serves it. To key a rule by gin's view of
@@ -55,6 +57,31 @@ func New(m *httplimit.Middleware) gin.HandlerFunc {
 		r := c.Request.WithContext(context.WithValue(c.Request.Context(), ctxKey{}, c))
 		if !m.Serve(c.Writer, r) {
 			c.Abort()
+		}
+	}
+}
+
+// Concurrency returns a gin middleware that limits the requests the rest of the chain
+// serves at once with c, as c.Handler would: a request over c's limit is answered 503
+// with Retry-After and c's DenyHandler response ([httplimit.WriteProblem] by default),
+// and the chain is aborted; an admitted one continues with c.Next, and its slot is
+// released when the chain returns, with the outcome c.Classify makes of the status gin
+// reports. Register it after [New], so requests over a rate limit do not take a slot:
+//
+//	r.Use(ginlimit.New(m), ginlimit.Concurrency(conc))
+//
+// The *http.Request c's Partition, Classify and DenyHandler receive is c.Request. A nil
+// c, or one with no Limiter, lets every request through.
+func Concurrency(c *httplimit.Concurrency) gin.HandlerFunc {
+	if c == nil {
+		c = new(httplimit.Concurrency)
+	}
+	return func(gc *gin.Context) {
+		if !c.Serve(gc.Writer, gc.Request, func() int {
+			gc.Next()
+			return gc.Writer.Status()
+		}) {
+			gc.Abort()
 		}
 	}
 }

@@ -118,3 +118,18 @@ func TestDenyHandler(t *testing.T) {
 		t.Errorf("denied: %d %q Retry-After %q; want 429, the custom body, Retry-After 60", r.Status, r.Body, r.Header.Get("Retry-After"))
 	}
 }
+
+// TestConcurrency serves ginlimit.Concurrency and checks it answers as
+// httplimit.Concurrency.Handler does, counts a 5xx as a drop and releases each slot.
+func TestConcurrency(t *testing.T) {
+	adaptertest.RunConcurrency(t, "gin", func(t *testing.T, c *httplimit.Concurrency, block func()) string {
+		e := gin.New()
+		e.Use(ginlimit.Concurrency(c))
+		e.GET("/ok", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
+		e.GET("/fail", func(c *gin.Context) { c.AbortWithStatus(http.StatusInternalServerError) })
+		e.GET("/block", func(c *gin.Context) { block(); c.String(http.StatusOK, "ok") })
+		srv := httptest.NewServer(e)
+		t.Cleanup(srv.Close)
+		return srv.URL
+	})
+}

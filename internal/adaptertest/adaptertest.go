@@ -19,7 +19,8 @@
 // context; several rules whose denials take nothing from the others; a nil or
 // misconfigured Middleware answering 500; and the same answers
 // as [httplimit.Middleware.Handler] for the same requests. [RunExample] checks the
-// example server every adapter ships. [Do], [WantStatuses] and [NewStore] serve the
+// example server every adapter ships; [RunConcurrency] checks an adapter of
+// [httplimit.Concurrency] against its net/http Handler. [Do], [WantStatuses] and [NewStore] serve the
 // adapters' own tests too.
 package adaptertest
 
