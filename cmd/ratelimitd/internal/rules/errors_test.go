@@ -3,6 +3,9 @@ package rules
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/go-ratelimit/ratelimit"
 )
 
 // TestCompileErrors checks the message each broken file produces. Messages name the file
@@ -116,8 +119,8 @@ func TestCompileErrors(t *testing.T) {
 		},
 		{
 			name:  "bad period",
-			files: []string{"domain: api\ndescriptors:\n  - key: a\n    rate_limit: {period: 5 minutes, requests_per_unit: 1}\n"},
-			want:  "a.yaml: descriptor 'api.a': invalid period '5 minutes': want a positive duration such as 90s, 5m or 2h",
+			files: []string{"domain: api\ndescriptors:\n  - key: a\n    rate_limit: {period: 5 fortnights, requests_per_unit: 1}\n"},
+			want:  "a.yaml: descriptor 'api.a': invalid period '5 fortnights': want a positive duration such as 90s, 5m, 2h or 1d",
 		},
 		{
 			name:  "negative period",
@@ -291,5 +294,27 @@ descriptors:
 	}
 	if len(d.Descriptors) != 1 || d.Descriptors[0].Key != "path" || d.Descriptors[0].RateLimit != nil {
 		t.Errorf("Parse: got children %+v, want one key path without rate_limit", d.Descriptors)
+	}
+}
+
+// TestPeriodGrammar: period reads what ratelimit.ParseLimit reads after the slash, Go
+// durations and counted units alike, days included.
+func TestPeriodGrammar(t *testing.T) {
+	for period, want := range map[string]time.Duration{
+		"1d": 24 * time.Hour, "2 days": 48 * time.Hour, "90s": 90 * time.Second, "1h30m": 90 * time.Minute,
+		"5 minutes": 5 * time.Minute, "day": 24 * time.Hour,
+	} {
+		set, err := Compile([]Source{{Name: "a.yaml", Data: []byte("domain: api\ndescriptors:\n  - key: a\n    rate_limit: {period: " + period + ", requests_per_unit: 10}\n")}})
+		if err != nil {
+			t.Errorf("period %q: %v", period, err)
+			continue
+		}
+		d, _ := set.Domain("api")
+		if got := d.Rules[0].Limit.Period; got != want {
+			t.Errorf("period %q = %v, want %v", period, got, want)
+		}
+		if l, err := ratelimit.ParseLimit("10/" + period); err != nil || l.Period != want {
+			t.Errorf("ParseLimit(10/%s) = %v, %v; want the same period %v", period, l, err, want)
+		}
 	}
 }

@@ -359,9 +359,16 @@ func (c *compiler) rule(desc Descriptor, id string) *Rule {
 	case rl.Period != "" && rl.Unit != "":
 		c.fail(id, "set either unit or period, not both")
 	case rl.Period != "":
+		// A Go duration, or the period of ratelimit.ParseLimit: a count and a unit (s, m,
+		// h, d and their words), so that "1d" means what "10/d" does.
 		d, err := time.ParseDuration(rl.Period)
+		if err != nil {
+			var l ratelimit.Limit
+			l, err = ratelimit.ParseLimit("1/" + rl.Period)
+			d = l.Period
+		}
 		if err != nil || d <= 0 {
-			c.fail(id, "invalid period '%s': want a positive duration such as 90s, 5m or 2h", rl.Period)
+			c.fail(id, "invalid period '%s': want a positive duration such as 90s, 5m, 2h or 1d", rl.Period)
 		}
 		period, r.Unit = d, unitOf(d)
 	case !unitOK:
