@@ -125,3 +125,21 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMECheck runs the README's -check command on the file it names, from the
+// repository's root as the README runs it.
+func TestREADMECheck(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "bin/ratelimitd -check -config ")
+	path, _, _ := strings.Cut(rest, " ")
+	if !ok || path == "" {
+		t.Fatal("the README has no -check command")
+	}
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"-check", "-config", "../../" + path}, func(string) string { return "" }, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "ok:") {
+		t.Errorf("ratelimitd -check -config %s = %v, %q; want ok", path, err, out.String())
+	}
+}

@@ -2,9 +2,9 @@
 // limit on logins, on the in-memory store: examples/http with echo as the router.
 //
 //	cd contrib/echo && go run ./example
-//	cd contrib/echo && go run ./example -addr 127.0.0.1:8080 -limit 100/minute -login-limit 5/minute
+//	cd contrib/echo && go run ./example -addr 127.0.0.1:8090 -limit 100/minute -login-limit 5/minute
 //
-// Try it with curl -i http://127.0.0.1:8080/hello: every response carries the RateLimit
+// Try it with curl -i http://127.0.0.1:8090/hello: every response carries the RateLimit
 // and RateLimit-Policy headers; once over the limit, the answer is 429 with Retry-After
 // and a problem+json body. GET /healthz is never limited.
 package main
@@ -42,7 +42,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("example", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	addr := fs.String("addr", "127.0.0.1:8090", "address to listen on")
 	limitFlag := fs.String("limit", "100/minute", "requests per client IP, as ratelimit.ParseLimit reads it")
 	loginFlag := fs.String("login-limit", "5/minute", "POST /login requests per client IP")
 	if err := fs.Parse(args); err != nil {
