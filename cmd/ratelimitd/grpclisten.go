@@ -49,7 +49,7 @@ func (l grpcLimits) serverOptions() ([]grpc.ServerOption, error) {
 	minPing := max(l.minPing, time.Nanosecond)
 	return []grpc.ServerOption{
 		grpc.NumStreamWorkers(streamWorkers()),
-		grpc.MaxConcurrentStreams(uint32(min(l.maxStreams, math.MaxUint32))),
+		grpc.MaxConcurrentStreams(uint32(min(int64(l.maxStreams), math.MaxUint32))),
 		grpc.KeepaliveParams(kp),
 		// Pings without a call are allowed, as Envoy sends them on idle connections when
 		// configured to; they do not keep a connection from counting as idle.
