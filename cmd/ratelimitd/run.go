@@ -130,7 +130,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	grpcServer := grpc.NewServer(grpcOpts...)
 	healthServer := health.NewServer()
-	rlsv3.RegisterRateLimitServiceServer(grpcServer, &rls.Service{Engine: eng, Recorder: m})
+	rlsv3.RegisterRateLimitServiceServer(grpcServer, &rls.Service{Engine: eng})
 	healthpb.RegisterHealthServer(grpcServer, healthServer)
 	reflection.Register(grpcServer)
 	grpcLn, err := srv.listenGRPC("grpc", s.grpcAddr, s.grpc.maxConns, grpcServer)
@@ -156,7 +156,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	if err := srv.listenHTTP("http", s.httpAddr, httpapi.Handler(&httpapi.Options{
-		Engine: eng, Metrics: m.Handler(), Recorder: m, Ready: ready, Store: st.ping,
+		Engine: eng, Metrics: m.Handler(), Ready: ready, Store: st.ping,
 	})); err != nil {
 		srv.stop(s.shutdown)
 		return err

@@ -47,6 +47,49 @@ func (c Code) String() string {
 	return "OK"
 }
 
+// Outcome is how one request to the service ended, as the front ends report it to the
+// [Observer] and the metrics label it (ratelimitd_requests_total's code).
+type Outcome uint8
+
+const (
+	OutcomeOK        Outcome = iota + 1 // decided, every descriptor allowed
+	OutcomeOverLimit                    // decided, a descriptor over its limit
+	OutcomeInvalid                      // refused: malformed, or outside the request caps
+	OutcomeError                        // the store could not decide
+)
+
+// NumOutcomes is the number of outcomes: each Outcome o is 1 <= o <= NumOutcomes.
+const NumOutcomes = int(OutcomeError)
+
+var outcomeNames = [...]string{"", "OK", "OVER_LIMIT", "INVALID", "ERROR"}
+
+// String returns the outcome's label: "OK", "OVER_LIMIT", "INVALID" or "ERROR".
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) && o != 0 {
+		return outcomeNames[o]
+	}
+	return "Outcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Outcome returns the outcome of a decided request: OutcomeOverLimit when a descriptor is
+// over its limit, else OutcomeOK.
+func (r *Response) Outcome() Outcome {
+	if r.Code == OverLimit {
+		return OutcomeOverLimit
+	}
+	return OutcomeOK
+}
+
+// ErrorOutcome returns the outcome of a request Decide refused with err: OutcomeInvalid
+// for a malformed request (or a key or cost the store refuses), OutcomeError for a store
+// that could not decide.
+func ErrorOutcome(err error) Outcome {
+	if errors.Is(err, ErrInvalidRequest) || errors.Is(err, ratelimit.ErrInvalidKey) || errors.Is(err, ratelimit.ErrInvalidCost) {
+		return OutcomeInvalid
+	}
+	return OutcomeError
+}
+
 // Request is one ShouldRateLimit call.
 type Request struct {
 	Domain      string
@@ -64,6 +107,9 @@ type Descriptor struct {
 	HasHits bool
 	// Override, when set, replaces the rule the entries would match.
 	Override *Override
+	// NegativeHits marks a descriptor that asks to return units (RLS is_negative_hits),
+	// which the engine refuses.
+	NegativeHits bool
 }
 
 // Override is a limit a request carries for one descriptor: RequestsPerUnit per
@@ -108,8 +154,13 @@ type Status struct {
 // Header is one response header.
 type Header struct{ Name, Value string }
 
-// Observer receives what the engine decides; the service's metrics implement it. Its
-// methods are called concurrently.
+// Observer receives what the service decides: the engine's decisions, and each request a
+// front end answered. The metrics and the live dashboard implement it. Its methods are
+// called concurrently.
+//
+// It is not [ratelimit.Observer]: a ratelimit.Event names one key and its outcome, while
+// the service counts per descriptor the rule, the entries (for detailed metrics), the
+// units left (for near_limit) and shadow mode, and per request the transport.
 type Observer interface {
 	// Decided reports the decision on one descriptor that matched a rule, or that no rule
 	// matched (st.Unmatched).
@@ -118,6 +169,9 @@ type Observer interface {
 	Failed(domain string, err error)
 	// Latency reports the time one Decide took.
 	Latency(domain string, d time.Duration)
+	// Served reports a request a front end answered over transport ("grpc", "json" or
+	// "http") and how it ended, including a request it could not decode.
+	Served(transport string, o Outcome)
 }
 
 // Options configures an Engine. A nil *Options means the defaults.
@@ -156,6 +210,14 @@ func New(store ratelimit.Store, set *rules.Set, opts *Options) *Engine {
 	return e
 }
 
+// Served reports to the Observer that a front end answered a request over transport with
+// outcome o.
+func (e *Engine) Served(transport string, o Outcome) {
+	if e.obs != nil {
+		e.obs.Served(transport, o)
+	}
+}
+
 // Rules returns the current rule set.
 func (e *Engine) Rules() *rules.Set { return e.rules.Load() }
 
@@ -177,8 +239,9 @@ func (e *Engine) UpdateRules(f func(*rules.Set) (*rules.Set, error)) error {
 	}
 }
 
-// Decide decides req. It returns an error wrapping ErrInvalidRequest for a malformed
-// request, or the store's error when the store could not decide (the Redis store's
+// Decide decides req. It is where every request is validated: it returns an error
+// wrapping ErrInvalidRequest for a malformed request or one beyond the request caps
+// (MaxDescriptors, MaxEntries), or the store's error when the store could not decide (the Redis store's
 // FailError policy); otherwise the Response.
 func (e *Engine) Decide(ctx context.Context, req *Request) (*Response, error) {
 	if err := validate(req); err != nil {
@@ -261,6 +324,7 @@ func entriesText(entries []rules.Entry) string {
 	return string(b)
 }
 
+// validate is the one validation of a request, whichever front end converted it.
 func validate(req *Request) error {
 	switch {
 	case req.Domain == "":
@@ -272,6 +336,8 @@ func validate(req *Request) error {
 	}
 	for i, d := range req.Descriptors {
 		switch {
+		case d.NegativeHits:
+			return fmt.Errorf("%w: descriptor %d: negative hits (returning units) are not supported", ErrInvalidRequest, i)
 		case len(d.Entries) == 0:
 			return fmt.Errorf("%w: descriptor %d has no entries", ErrInvalidRequest, i)
 		case len(d.Entries) > MaxEntries:

@@ -261,6 +261,7 @@ func TestInvalidRequests(t *testing.T) {
 		{"empty domain", Request{Descriptors: []Descriptor{desc("user", "u")}}, "rate limit domain must not be empty"},
 		{"no descriptors", Request{Domain: "api"}, "rate limit descriptor list must not be empty"},
 		{"too many descriptors", Request{Domain: "api", Descriptors: many}, "65 descriptors, at most 64 are allowed"},
+		{"negative hits", Request{Domain: "api", Descriptors: []Descriptor{desc("user", "u"), {Entries: desc("user", "v").Entries, NegativeHits: true}}}, "descriptor 1: negative hits (returning units) are not supported"},
 		{"descriptor without entries", Request{Domain: "api", Descriptors: []Descriptor{desc("user", "u"), {}}}, "descriptor 1 has no entries"},
 		{"too many entries", Request{Domain: "api", Descriptors: []Descriptor{long}}, "descriptor 0 has 33 entries, at most 32 are allowed"},
 		{"override with UNKNOWN unit", Request{Domain: "api", Descriptors: []Descriptor{withOverride(desc("user", "u"), 1, rlsv3.RateLimitResponse_RateLimit_UNKNOWN)}}, "descriptor 0: limit override has unit UNKNOWN"},
@@ -429,6 +430,7 @@ type recorder struct {
 	decided   []string
 	failed    []string
 	latencies int
+	served    []string
 }
 
 func (r *recorder) Decided(domain string, entries []rules.Entry, st *Status, hits uint64) {
@@ -453,6 +455,12 @@ func (r *recorder) Latency(string, time.Duration) {
 	r.latencies++
 }
 
+func (r *recorder) Served(transport string, o Outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.served = append(r.served, transport+" "+o.String())
+}
+
 func (r *recorder) events() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -461,7 +469,7 @@ func (r *recorder) events() []string {
 	for range r.latencies {
 		out = append(out, "latency")
 	}
-	return out
+	return append(out, r.served...)
 }
 
 func TestObserver(t *testing.T) {
@@ -484,9 +492,11 @@ descriptors:
 			desc("user", "u"), desc("bot", "b"), desc("free", "x"), desc("nothing", "x"), withHits(desc("blocked", "z"), 0),
 		}}
 		for range 2 {
-			if _, err := e.Decide(t.Context(), req); err != nil {
+			resp, err := e.Decide(t.Context(), req)
+			if err != nil {
 				t.Fatalf("Decide: got error %v, want none", err)
 			}
+			e.Served("grpc", resp.Outcome())
 		}
 		want := []string{
 			"api [{user u}] hits 1: OK 1/MINUTE remaining 0",
@@ -499,6 +509,8 @@ descriptors:
 			"api [{blocked z}] hits 0: OK 0/MINUTE remaining 0",
 			"latency",
 			"latency",
+			"grpc OK",
+			"grpc OVER_LIMIT",
 		}
 		if got := obs.events(); !slices.Equal(got, want) {
 			t.Errorf("observer events:\ngot  %q\nwant %q", got, want)

@@ -7,7 +7,6 @@ import (
 	"net/http"
 
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
-	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rls"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
 )
 
@@ -63,18 +62,17 @@ type checkRule struct {
 func (h *handler) check(w http.ResponseWriter, r *http.Request) {
 	req, err := decodeCheck(w, r)
 	if err != nil {
-		h.record("http", "INVALID")
-		writeError(w, bodyStatus(err), err)
+		h.fail(w, "http", bodyStatus(err), err)
 		return
 	}
 	resp, err := h.Engine.Decide(r.Context(), &req)
 	if err != nil {
-		code := rls.ErrorCode(err)
-		h.record("http", code)
-		writeError(w, statusOf(code), err)
+		o := engine.ErrorOutcome(err)
+		h.Engine.Served("http", o)
+		writeError(w, statusOf(o), err)
 		return
 	}
-	h.record("http", resp.Code.String())
+	h.Engine.Served("http", resp.Outcome())
 	out := checkResponse{Allowed: resp.Code == engine.OK, UnknownDomain: resp.UnknownDomain, Statuses: make([]checkStatus, len(resp.Statuses))}
 	for i := range resp.Statuses {
 		st := &resp.Statuses[i]
@@ -106,6 +104,9 @@ func limitText(r *rules.Rule) string {
 	return r.Limit.String()
 }
 
+// decodeCheck decodes the body of POST /v1/check into the engine's request as it is: the
+// engine validates it. The body is bounded by MaxBody, so converting it before the caps
+// are checked costs at most what decoding it did.
 func decodeCheck(w http.ResponseWriter, r *http.Request) (engine.Request, error) {
 	body, err := readBody(w, r)
 	if err != nil {
@@ -122,9 +123,6 @@ func decodeCheck(w http.ResponseWriter, r *http.Request) (engine.Request, error)
 	}
 	if dec.More() {
 		return engine.Request{}, errTrailing
-	}
-	if len(cr.Descriptors) > engine.MaxDescriptors {
-		return engine.Request{}, fmt.Errorf("%d descriptors, at most %d are allowed", len(cr.Descriptors), engine.MaxDescriptors)
 	}
 	req := engine.Request{Domain: cr.Domain, Hits: cr.Hits, Descriptors: make([]engine.Descriptor, len(cr.Descriptors))}
 	for i, d := range cr.Descriptors {

@@ -30,8 +30,6 @@ type Options struct {
 	Engine *engine.Engine
 	// Metrics serves GET /metrics; nil answers 404.
 	Metrics http.Handler
-	// Recorder counts requests per transport and outcome; may be nil.
-	Recorder rls.Recorder
 	// Ready reports whether the service can answer: rules loaded and, unless the store's
 	// failures are answered by a fail policy, the store reachable. nil means always ready.
 	Ready func(context.Context) error
@@ -66,12 +64,12 @@ type readiness struct {
 	ready, store error
 }
 
-// record counts a request of transport "json" (envoyproxy/ratelimit's endpoint) or
-// "http" (/v1/check).
-func (h *handler) record(transport, code string) {
-	if h.Recorder != nil {
-		h.Recorder.Request(transport, code)
-	}
+// fail answers a request the handler could not decode, with status, and reports it as
+// an invalid request of transport "json" (envoyproxy/ratelimit's endpoint) or "http"
+// (/v1/check).
+func (h *handler) fail(w http.ResponseWriter, transport string, status int, err error) {
+	h.Engine.Served(transport, engine.OutcomeInvalid)
+	writeError(w, status, err)
 }
 
 // json serves envoyproxy/ratelimit's endpoint: the body is a RateLimitRequest in protobuf
@@ -79,20 +77,18 @@ func (h *handler) record(transport, code string) {
 func (h *handler) json(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(w, r)
 	if err != nil {
-		h.record("json", "INVALID")
-		writeError(w, bodyStatus(err), err)
+		h.fail(w, "json", bodyStatus(err), err)
 		return
 	}
 	var req rlsv3.RateLimitRequest
 	if err := protojson.Unmarshal(body, &req); err != nil {
-		h.record("json", "INVALID")
-		writeError(w, http.StatusBadRequest, fmt.Errorf("decoding the request: %w", err))
+		h.fail(w, "json", http.StatusBadRequest, fmt.Errorf("decoding the request: %w", err))
 		return
 	}
-	resp, code, err := rls.Decide(r.Context(), h.Engine, &req)
-	h.record("json", code)
+	resp, o, err := rls.Decide(r.Context(), h.Engine, &req)
+	h.Engine.Served("json", o)
 	if err != nil {
-		writeError(w, statusOf(code), err)
+		writeError(w, statusOf(o), err)
 		return
 	}
 	out, err := protojson.Marshal(resp)
@@ -107,8 +103,10 @@ func (h *handler) json(w http.ResponseWriter, r *http.Request) {
 	w.Write(out)
 }
 
-func statusOf(code string) int {
-	if code == "INVALID" {
+// statusOf is the status of a request Decide refused with outcome o: 400 for an invalid
+// request, 503 when the store could not decide.
+func statusOf(o engine.Outcome) int {
+	if o == engine.OutcomeInvalid {
 		return http.StatusBadRequest
 	}
 	return http.StatusServiceUnavailable

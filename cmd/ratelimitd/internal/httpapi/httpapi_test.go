@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-ratelimit/ratelimit/memorystore"
 
@@ -13,16 +14,21 @@ import (
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
 )
 
+// counts is an engine.Observer that counts the requests served, by transport and outcome.
 type counts struct {
 	mu sync.Mutex
 	m  map[string]int
 }
 
-func (c *counts) Request(transport, code string) {
+func (c *counts) Served(transport string, o engine.Outcome) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.m[transport+" "+code]++
+	c.m[transport+" "+o.String()]++
 }
+
+func (*counts) Decided(string, []rules.Entry, *engine.Status, uint64) {}
+func (*counts) Failed(string, error)                                  {}
+func (*counts) Latency(string, time.Duration)                         {}
 
 func newHandler(t testing.TB) (http.Handler, *counts) {
 	set, err := rules.Compile([]rules.Source{{Name: "t.yaml", Data: []byte("domain: d\ndescriptors:\n  - key: user\n    rate_limit: {unit: minute, requests_per_unit: 1}\n")}})
@@ -32,7 +38,7 @@ func newHandler(t testing.TB) (http.Handler, *counts) {
 	store := memorystore.New(nil)
 	t.Cleanup(func() { store.Close() })
 	c := &counts{m: map[string]int{}}
-	return Handler(&Options{Engine: engine.New(store, set, nil), Recorder: c}), c
+	return Handler(&Options{Engine: engine.New(store, set, &engine.Options{Observer: c})}), c
 }
 
 func serve(h http.Handler, path, body string) *httptest.ResponseRecorder {
@@ -59,6 +65,8 @@ func TestCheckAndJSON(t *testing.T) {
 		{"/v1/check", one + one, 400, "more than one JSON value"},
 		{"/v1/check", "", 400, "empty"},
 		{"/v1/check", `{"domain":"","descriptors":[]}`, 400, "domain must not be empty"},
+		{"/v1/check", `{"domain":"d","descriptors":[` + strings.Repeat(`{"entries":[{"key":"user","value":"a"}]},`, engine.MaxDescriptors) + `{"entries":[]}]}`, 400, "65 descriptors, at most 64 are allowed"},
+		{"/json", `{"domain":"d","descriptors":[` + strings.Repeat(`{"entries":[{"key":"user","value":"a"}]},`, engine.MaxDescriptors) + `{"entries":[]}]}`, 400, "65 descriptors, at most 64 are allowed"},
 		{"/v1/check", `{"domain":"d","descriptors":[{"entries":[{"key":"user","value":"` + strings.Repeat("x", MaxBody) + `"}]}]}`, 413, "too large"},
 		{"/json", `{"domain":"d","descriptors":[{"entries":[{"key":"user","value":"` + strings.Repeat("x", MaxBody) + `"}]}]}`, 413, "too large"},
 		{"/json", `{"domain":"d","descriptors":[{"entries":[{"key":"user","value":"b"}]}],"bogus":1}`, 400, "bogus"},
@@ -71,7 +79,7 @@ func TestCheckAndJSON(t *testing.T) {
 	if w := serve(h, "/v1/check", one); w.Header().Get("Retry-After") == "" {
 		t.Error("a denied /v1/check has no Retry-After")
 	}
-	want := map[string]int{"http OK": 3, "http OVER_LIMIT": 2, "http INVALID": 4, "json OVER_LIMIT": 1, "json INVALID": 2}
+	want := map[string]int{"http OK": 3, "http OVER_LIMIT": 2, "http INVALID": 5, "json OVER_LIMIT": 1, "json INVALID": 3}
 	for k, n := range want {
 		if c.m[k] != n {
 			t.Errorf("requests %q: got %d, want %d (all: %v)", k, c.m[k], n, c.m)

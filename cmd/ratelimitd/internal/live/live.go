@@ -250,6 +250,14 @@ func (b *Board) Latency(domainName string, d time.Duration) {
 	}
 }
 
+// Served passes on a request a front end answered; the Board shows decisions, not
+// requests.
+func (b *Board) Served(transport string, o engine.Outcome) {
+	if b.opts.Next != nil {
+		b.opts.Next.Served(transport, o)
+	}
+}
+
 // Run samples the rates once a second until ctx ends.
 func (b *Board) Run(ctx context.Context) {
 	t := time.NewTicker(time.Second)

@@ -48,11 +48,12 @@ func decide(b *Board, set *rules.Set, over bool, kv ...string) {
 }
 
 // recorder is an engine.Observer that counts what the Board passes on.
-type recorder struct{ decided, failed, latency int }
+type recorder struct{ decided, failed, latency, served int }
 
 func (r *recorder) Decided(string, []rules.Entry, *engine.Status, uint64) { r.decided++ }
 func (r *recorder) Failed(string, error)                                  { r.failed++ }
 func (r *recorder) Latency(string, time.Duration)                         { r.latency++ }
+func (r *recorder) Served(string, engine.Outcome)                         { r.served++ }
 
 func TestBoard(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -72,10 +73,11 @@ func TestBoard(t *testing.T) {
 		b.Failed("api", errors.New("down"))
 		b.Latency("api", 30*time.Microsecond)
 		b.Latency("api", 10*time.Microsecond)
+		b.Served("grpc", engine.OutcomeOK)
 		time.Sleep(time.Second + time.Millisecond) // one sample
 
-		if next.decided != 7 || next.failed != 1 || next.latency != 2 {
-			t.Errorf("passed on %+v, want 7 decided, 1 failed, 2 latencies", *next)
+		if next.decided != 7 || next.failed != 1 || next.latency != 2 || next.served != 1 {
+			t.Errorf("passed on %+v, want 7 decided, 1 failed, 2 latencies, 1 served", *next)
 		}
 		s := b.Snapshot(10)
 		if s.Rules.Version != 1 || s.Rules.Domains != 1 || s.Rules.Rules != 2 || s.Store.Kind != "memory" {

@@ -70,15 +70,12 @@ var LatencyBuckets = []float64{
 	100e-3, 250e-3, 500e-3, 1,
 }
 
-// transports and codes are the label values of ratelimitd_requests_total whose series are
-// created up front; any other value counts as "other".
-var (
-	transports = [...]string{"grpc", "json", "http"}
-	codes      = [...]string{"OK", "OVER_LIMIT", "INVALID", "ERROR"}
-)
+// transports and the engine's outcomes are the label values of
+// ratelimitd_requests_total whose series are created up front; any other value counts as
+// "other".
+var transports = [...]string{"grpc", "json", "http"}
 
-// Metrics is the service's metrics. It implements [engine.Observer] and the servers'
-// request recorder. Its methods are safe for concurrent use; the zero value is not
+// Metrics is the service's metrics. It implements [engine.Observer]. Its methods are safe for concurrent use; the zero value is not
 // usable, call [New].
 type Metrics struct {
 	reg *prometheus.Registry
@@ -87,7 +84,7 @@ type Metrics struct {
 	storeErrors, unmatched                    *prometheus.CounterVec
 	latency                                   *prometheus.HistogramVec
 	requests                                  *prometheus.CounterVec
-	requestsFixed                             [len(transports)][len(codes)]prometheus.Counter
+	requestsFixed                             [len(transports)][engine.NumOutcomes]prometheus.Counter
 
 	loadOK, loadFailed       prometheus.Counter
 	lastFailed, lastSuccess  prometheus.Gauge
@@ -146,8 +143,8 @@ func New() *Metrics {
 	m.loadOK = loads.WithLabelValues("success")
 	m.loadFailed = loads.WithLabelValues("failure")
 	for i, t := range transports {
-		for j, c := range codes {
-			m.requestsFixed[i][j] = m.requests.WithLabelValues(t, c)
+		for j := range engine.NumOutcomes {
+			m.requestsFixed[i][j] = m.requests.WithLabelValues(t, engine.Outcome(j+1).String())
 		}
 	}
 	m.reg.MustRegister(

@@ -414,15 +414,16 @@ func TestOverride(t *testing.T) {
 	})
 }
 
-func TestRequest(t *testing.T) {
+func TestServed(t *testing.T) {
 	m := New()
 	srv := newServer(t, m)
-	m.Request("grpc", "OK")
-	m.Request("grpc", "OK")
-	m.Request("json", "OVER_LIMIT")
-	m.Request("http", "INVALID")
-	m.Request("smtp", "OK")
-	m.Request("grpc", "TEAPOT")
+	m.Served("grpc", engine.OutcomeOK)
+	m.Served("grpc", engine.OutcomeOK)
+	m.Served("json", engine.OutcomeOverLimit)
+	m.Served("http", engine.OutcomeInvalid)
+	m.Served("smtp", engine.OutcomeOK)
+	m.Served("grpc", engine.Outcome(0))
+	m.Served("smtp", engine.OutcomeError)
 	check(t, scrape(t, srv), map[string]float64{
 		`ratelimitd_requests_total{code="OK",transport="grpc"}`:         2,
 		`ratelimitd_requests_total{code="OVER_LIMIT",transport="json"}`: 1,
@@ -430,6 +431,7 @@ func TestRequest(t *testing.T) {
 		`ratelimitd_requests_total{code="ERROR",transport="http"}`:      0,
 		`ratelimitd_requests_total{code="OK",transport="other"}`:        1,
 		`ratelimitd_requests_total{code="other",transport="grpc"}`:      1,
+		`ratelimitd_requests_total{code="ERROR",transport="other"}`:     1,
 	})
 }
 

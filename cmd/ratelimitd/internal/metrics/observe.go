@@ -90,20 +90,22 @@ func (m *Metrics) Latency(domain string, d time.Duration) {
 	m.domain(domain).latency.Observe(d.Seconds())
 }
 
-// Request counts one request served by transport ("grpc", "json" or "http") with the
-// outcome code ("OK", "OVER_LIMIT", "INVALID" or "ERROR"); any other value counts as
-// "other".
-func (m *Metrics) Request(transport, code string) {
-	i, j := index(transports[:], transport), index(codes[:], code)
-	if i >= 0 && j >= 0 {
+// Served counts one request served by transport ("grpc", "json" or "http") with outcome
+// o, labelled by o's String ("OK", "OVER_LIMIT", "INVALID" or "ERROR"); any other
+// transport or outcome counts as "other".
+func (m *Metrics) Served(transport string, o engine.Outcome) {
+	i, j := index(transports[:], transport), int(o)-1
+	valid := j >= 0 && j < engine.NumOutcomes
+	if i >= 0 && valid {
 		m.requestsFixed[i][j].Inc()
 		return
 	}
+	code := "other"
+	if valid {
+		code = o.String()
+	}
 	if i < 0 {
 		transport = "other"
-	}
-	if j < 0 {
-		code = "other"
 	}
 	m.requests.WithLabelValues(transport, code).Inc()
 }

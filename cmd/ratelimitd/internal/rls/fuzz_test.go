@@ -10,6 +10,8 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	rlv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
+
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
 )
 
 // FuzzShouldRateLimit: any request the wire can carry gets an answer or an error, never a
@@ -36,12 +38,15 @@ func FuzzShouldRateLimit(f *testing.F) {
 		if proto.Unmarshal(data, &req) != nil {
 			return
 		}
-		resp, code, err := Decide(context.Background(), s.Engine, &req)
+		resp, o, err := Decide(context.Background(), s.Engine, &req)
 		if err != nil {
-			if code != "INVALID" && code != "ERROR" || errors.Is(err, context.Canceled) {
-				t.Fatalf("error %v with code %q", err, code)
+			if o != engine.OutcomeInvalid && o != engine.OutcomeError || errors.Is(err, context.Canceled) {
+				t.Fatalf("error %v with outcome %v", err, o)
 			}
 			return
+		}
+		if over := resp.OverallCode == rlsv3.RateLimitResponse_OVER_LIMIT; over != (o == engine.OutcomeOverLimit) || !over && o != engine.OutcomeOK {
+			t.Fatalf("outcome %v for a response of code %v", o, resp.OverallCode)
 		}
 		if len(resp.Statuses) != len(req.Descriptors) {
 			t.Fatalf("%d statuses for %d descriptors", len(resp.Statuses), len(req.Descriptors))

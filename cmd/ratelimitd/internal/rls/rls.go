@@ -5,13 +5,10 @@ package rls
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	rlv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
-	"github.com/go-ratelimit/ratelimit"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -20,16 +17,11 @@ import (
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
 )
 
-// Recorder counts requests per transport and outcome; the service's metrics implement it.
-type Recorder interface {
-	Request(transport, code string)
-}
-
-// Service implements rlsv3.RateLimitServiceServer over an engine.
+// Service implements rlsv3.RateLimitServiceServer over an engine, and reports each
+// request's outcome to the engine's Observer as transport "grpc".
 type Service struct {
 	rlsv3.UnimplementedRateLimitServiceServer
-	Engine   *engine.Engine
-	Recorder Recorder // may be nil
+	Engine *engine.Engine
 }
 
 var _ rlsv3.RateLimitServiceServer = (*Service)(nil)
@@ -38,12 +30,10 @@ var _ rlsv3.RateLimitServiceServer = (*Service)(nil)
 // not decide (only with a fail policy that reports errors) is Unavailable, which Envoy
 // answers by its failure_mode_deny setting.
 func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitRequest) (*rlsv3.RateLimitResponse, error) {
-	resp, code, err := Decide(ctx, s.Engine, req)
-	if s.Recorder != nil {
-		s.Recorder.Request("grpc", code)
-	}
+	resp, o, err := Decide(ctx, s.Engine, req)
+	s.Engine.Served("grpc", o)
 	if err != nil {
-		if code == "INVALID" {
+		if o == engine.OutcomeInvalid {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
 		if ctx.Err() != nil {
@@ -54,45 +44,27 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 	return resp, nil
 }
 
-// Decide converts req, decides it on e and converts the answer. code is the outcome for
-// metrics: "OK", "OVER_LIMIT", "INVALID" or "ERROR".
-func Decide(ctx context.Context, e *engine.Engine, req *rlsv3.RateLimitRequest) (*rlsv3.RateLimitResponse, string, error) {
-	r, err := Request(req)
-	if err != nil {
-		return nil, "INVALID", err
-	}
+// Decide converts req, decides it on e and converts the answer, with the request's
+// outcome.
+func Decide(ctx context.Context, e *engine.Engine, req *rlsv3.RateLimitRequest) (*rlsv3.RateLimitResponse, engine.Outcome, error) {
+	r := Request(req)
 	resp, err := e.Decide(ctx, &r)
 	if err != nil {
-		return nil, ErrorCode(err), err
+		return nil, engine.ErrorOutcome(err), err
 	}
-	return Response(resp), resp.Code.String(), nil
+	return Response(resp), resp.Outcome(), nil
 }
 
-// ErrorCode returns the outcome for metrics of a failed decision: "INVALID" for a request
-// the engine refused, "ERROR" for a store that could not decide.
-func ErrorCode(err error) string {
-	if errors.Is(err, engine.ErrInvalidRequest) || errors.Is(err, ratelimit.ErrInvalidKey) || errors.Is(err, ratelimit.ErrInvalidCost) {
-		return "INVALID"
-	}
-	return "ERROR"
-}
-
-// Request converts an RLS request to the engine's.
-func Request(req *rlsv3.RateLimitRequest) (engine.Request, error) {
+// Request converts an RLS request to the engine's as it is: the engine validates it. The
+// request is already decoded, bounded by the transport's message size, so converting it
+// before the caps are checked costs at most what decoding it did.
+func Request(req *rlsv3.RateLimitRequest) engine.Request {
 	r := engine.Request{Domain: req.GetDomain(), Hits: uint64(req.GetHitsAddend())}
-	if n := len(req.GetDescriptors()); n > engine.MaxDescriptors {
-		return r, invalid("%d descriptors, at most %d are allowed", n, engine.MaxDescriptors)
-	}
 	r.Descriptors = make([]engine.Descriptor, len(req.GetDescriptors()))
 	for i, d := range req.GetDescriptors() {
-		if d.GetIsNegativeHits() {
-			return r, invalid("descriptor %d: negative hits (returning units) are not supported", i)
-		}
 		es := d.GetEntries()
-		if len(es) > engine.MaxEntries {
-			return r, invalid("descriptor %d has %d entries, at most %d are allowed", i, len(es), engine.MaxEntries)
-		}
 		ed := &r.Descriptors[i]
+		ed.NegativeHits = d.GetIsNegativeHits()
 		ed.Entries = make([]rules.Entry, len(es))
 		for j, e := range es {
 			ed.Entries[j] = rules.Entry{Key: e.GetKey(), Value: e.GetValue()}
@@ -104,7 +76,7 @@ func Request(req *rlsv3.RateLimitRequest) (engine.Request, error) {
 			ed.Override = override(o)
 		}
 	}
-	return r, nil
+	return r
 }
 
 func override(o *rlv3.RateLimitDescriptor_RateLimitOverride) *engine.Override {
@@ -150,8 +122,4 @@ func code(c engine.Code) rlsv3.RateLimitResponse_Code {
 		return rlsv3.RateLimitResponse_OVER_LIMIT
 	}
 	return rlsv3.RateLimitResponse_OK
-}
-
-func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{engine.ErrInvalidRequest}, args...)...)
 }
