@@ -73,50 +73,74 @@ const defaultMaxHold = time.Minute
 // RoundTrip implements [http.RoundTripper].
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	key := t.key(req)
-	base := t.Base
-	if base == nil {
-		base = http.DefaultTransport
-	}
 	for attempt := 0; ; attempt++ {
-		// Throttle first: a request rejected locally takes no unit of the Limiter.
-		if t.Throttle != nil && !t.Throttle.Allow() {
-			closeBody(req)
-			return nil, fmt.Errorf("httplimit: %s %s: %w", req.Method, key, adaptive.ErrThrottled)
-		}
-		if err := t.wait(req.Context(), key); err != nil {
-			closeBody(req)
-			return nil, err
-		}
-		resp, err := base.RoundTrip(req)
-		if t.Throttle != nil && err == nil && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
-			t.Throttle.Accepted()
-		}
-		if err != nil || !t.RespectRetryAfter && t.MaxRetries <= 0 {
+		resp, err := t.send(req, key)
+		if err != nil {
 			return resp, err
 		}
-		if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
-			return resp, nil
-		}
-		d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		if !ok {
-			return resp, nil
-		}
-		hold := min(d, t.maxHold())
-		if t.RespectRetryAfter {
-			t.hold(key, time.Now().Add(hold))
-		}
-		if attempt >= t.MaxRetries || d > t.maxHold() || !replayable(req) {
+		wait, resend := t.retryAfter(req, resp, key, attempt)
+		if !resend {
 			return resp, nil
 		}
 		// Let the connection be reused, then wait and resend.
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		resp.Body.Close()
-		if !t.RespectRetryAfter {
-			if err := sleep(req.Context(), hold); err != nil {
+		if !t.RespectRetryAfter { // else the hold on key makes the next send wait
+			if err := sleep(req.Context(), wait); err != nil {
 				return nil, err
 			}
 		}
 	}
+}
+
+// send sends req once, unless the Throttle rejects it locally, after waiting for key to
+// be neither held nor over the Limiter's limit.
+func (t *Transport) send(req *http.Request, key string) (*http.Response, error) {
+	// Throttle first: a request rejected locally takes no unit of the Limiter.
+	if t.Throttle != nil && !t.Throttle.Allow() {
+		closeBody(req)
+		return nil, fmt.Errorf("httplimit: %s %s: %w", req.Method, key, adaptive.ErrThrottled)
+	}
+	if err := t.wait(req.Context(), key); err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(req)
+	if t.Throttle != nil && err == nil && !backOff(resp.StatusCode) {
+		t.Throttle.Accepted()
+	}
+	return resp, err
+}
+
+// backOff reports whether status asks the client to come back later: 429 Too Many
+// Requests or 503 Service Unavailable.
+func backOff(status int) bool {
+	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
+}
+
+// retryAfter acts on the answer resp to the attempt-th resend of req (0 for the first
+// send): a 429 or 503 with a Retry-After holds key back, with RespectRetryAfter, and when
+// req may be resent retryAfter returns how long to wait first and true.
+func (t *Transport) retryAfter(req *http.Request, resp *http.Response, key string, attempt int) (time.Duration, bool) {
+	if !t.RespectRetryAfter && t.MaxRetries <= 0 || !backOff(resp.StatusCode) {
+		return 0, false
+	}
+	d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	if !ok {
+		return 0, false
+	}
+	hold := min(d, t.maxHold())
+	if t.RespectRetryAfter {
+		t.hold(key, time.Now().Add(hold))
+	}
+	if attempt >= t.MaxRetries || d > t.maxHold() || !replayable(req) {
+		return 0, false
+	}
+	return hold, true
 }
 
 func (t *Transport) key(req *http.Request) string {

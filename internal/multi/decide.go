@@ -81,22 +81,50 @@ func (s *Set) Decide(ctx context.Context, es []Entry) Outcome {
 }
 
 func (s *Set) decide(ctx context.Context, es []Entry) Outcome {
-	for i := range es {
-		if e := &es[i]; !e.prepared {
-			if o, refused := s.Prepare(e); refused {
-				return o
-			}
-		}
+	if o, refused := s.prepareAll(es); refused {
+		return o
 	}
 	out := Outcome{Verdict: Allowed, Limiting: -1}
-	for i := range es {
-		if e := &es[i]; e.failed != nil && out.Err == nil {
-			out.Err, out.Rule = e.failed, e.Rule
-		}
-	}
+	out.Rule, out.Err = firstFailure(es)
 	if len(es) == 1 && out.Err == nil {
 		return s.decideOne(ctx, &es[0])
 	}
+	if s.decideGroups(ctx, es, &out) {
+		return out
+	}
+	out.Limiting = Limiting(es, out.Verdict == Allowed)
+	return out
+}
+
+// prepareAll prepares the entries of es not yet prepared, and returns the outcome of the
+// first one whose cost refuses the decision.
+func (s *Set) prepareAll(es []Entry) (o Outcome, refused bool) {
+	for i := range es {
+		if e := &es[i]; !e.prepared {
+			if o, refused := s.Prepare(e); refused {
+				return o, true
+			}
+		}
+	}
+	return Outcome{}, false
+}
+
+// firstFailure returns the first entry of es whose rule failed as it was prepared: its
+// rule and the failure, or nil and nil.
+func firstFailure(es []Entry) (*Rule, error) {
+	for i := range es {
+		if e := &es[i]; e.failed != nil {
+			return e.Rule, e.failed
+		}
+	}
+	return nil, nil
+}
+
+// decideGroups decides the entries of es still to decide, store group by store group,
+// into out: the first failure and its rule, and Limited at the first denial, after which
+// the later groups are not asked. It reports whether the decision is over as Unavailable:
+// a store failed under a closed policy.
+func (s *Set) decideGroups(ctx context.Context, es []Entry, out *Outcome) (unavailable bool) {
 	var ob [inline]int
 	order := byGroup(ob[:0], es)
 	for start := 0; start < len(order); {
@@ -105,21 +133,20 @@ func (s *Set) decide(ctx context.Context, es []Entry) Outcome {
 			end++
 		}
 		ok, err := s.decideGroup(ctx, es, order[start:end])
-		start = end
 		switch {
 		case err != nil && out.Err == nil:
-			out.Err, out.Rule = err, es[order[start-1]].Rule
+			out.Err, out.Rule = err, es[order[end-1]].Rule
 		case err == nil && !ok:
 			out.Verdict = Limited
-			start = len(order) // the groups after a denial are not asked
+			end = len(order) // the groups after a denial are not asked
 		}
 		if err != nil && s.closed {
 			out.Verdict = Unavailable
-			return out
+			return true
 		}
+		start = end
 	}
-	out.Limiting = Limiting(es, out.Verdict == Allowed)
-	return out
+	return false
 }
 
 // byGroup appends to dst the indices of the entries of es to decide, ordered by group,

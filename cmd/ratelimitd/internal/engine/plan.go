@@ -75,8 +75,21 @@ func newPlan(set *rules.Set, req *Request) plan {
 		total += len(req.Descriptors[i].Entries)
 	}
 	shared := make([]string, total) // per descriptor, the values Match shares
-	var replaced map[string]bool
+	replaced := p.match(set, req, shared)
 	for i, off := 0, 0; i < n; i++ {
+		entries := req.Descriptors[i].Entries
+		p.planDescriptor(req.Domain, i, entries, shared[off:off+len(entries)], replaced)
+		off += len(entries)
+	}
+	return p
+}
+
+// match finds the rule of each descriptor of req, or the rule of its override, Match
+// writing the values it shares into the descriptor's part of shared, and returns the
+// names of the rules the matched rules replace.
+func (p *plan) match(set *rules.Set, req *Request, shared []string) map[string]bool {
+	var replaced map[string]bool
+	for i, off := 0, 0; i < len(req.Descriptors); i++ {
 		d := &req.Descriptors[i]
 		dp := &p.descs[i]
 		*dp = descPlan{hits: hitsOf(req, d), req: -1}
@@ -99,47 +112,54 @@ func newPlan(set *rules.Set, req *Request) plan {
 			}
 		}
 	}
-	for i, off := 0, 0; i < n; i++ {
-		dp, st := &p.descs[i], &p.statuses[i]
-		r := dp.rule
-		entries := req.Descriptors[i].Entries
-		sh := shared[off : off+len(entries)]
-		off += len(entries)
-		st.Code = OK
+	return replaced
+}
+
+// planDescriptor sets the status of descriptor i, of entries and shared values sh, from
+// its rule, and adds its store request when the store is to be asked.
+func (p *plan) planDescriptor(domain string, i int, entries []rules.Entry, sh []string, replaced map[string]bool) {
+	dp, st := &p.descs[i], &p.statuses[i]
+	r := dp.rule
+	st.Code = OK
+	switch {
+	case r == nil:
+		st.Unmatched = true
+	case r.Name != "" && replaced[r.Name] && !r.Unlimited:
+	case r.Unlimited:
+		st.Remaining = math.MaxUint32
+	case r.Limit.Rate == 0:
+		st.Rule = r
+		st.ResetAfter = untilWindowEnd(r.Limit.Period)
 		switch {
-		case r == nil:
-			st.Unmatched = true
-		case r.Name != "" && replaced[r.Name] && !r.Unlimited:
-		case r.Unlimited:
-			st.Remaining = math.MaxUint32
-		case r.Limit.Rate == 0:
-			st.Rule = r
-			st.ResetAfter = untilWindowEnd(r.Limit.Period)
-			switch {
-			case dp.hits == 0:
-			case r.Shadow:
-				st.Shadow = true
-			default:
-				st.Code = OverLimit
-			}
+		case dp.hits == 0:
+		case r.Shadow:
+			st.Shadow = true
 		default:
-			st.Rule = r
-			key := storeKey(req.Domain, entries, sh)
-			if r.Source == overrideSource {
-				// An override counts apart from the rule of the same entries, and from
-				// other overrides of them.
-				key += "|override=" + r.Limit.String()
-			}
-			sr := ratelimit.Request{Key: key, Algorithm: r.Algorithm, Limit: r.Limit, N: cost(dp.hits)}
-			dp.shadow = r.Shadow
-			if r.Shadow {
-				dp.req = p.shadow.add(sr, n)
-			} else {
-				dp.req = p.enforced.add(sr, n)
-			}
+			st.Code = OverLimit
 		}
+	default:
+		st.Rule = r
+		p.addRequest(domain, dp, entries, sh)
 	}
-	return p
+}
+
+// addRequest adds the store request of dp, of entries and shared values sh, to the group
+// of its rule: enforced or shadow.
+func (p *plan) addRequest(domain string, dp *descPlan, entries []rules.Entry, sh []string) {
+	r := dp.rule
+	key := storeKey(domain, entries, sh)
+	if r.Source == overrideSource {
+		// An override counts apart from the rule of the same entries, and from other
+		// overrides of them.
+		key += "|override=" + r.Limit.String()
+	}
+	sr := ratelimit.Request{Key: key, Algorithm: r.Algorithm, Limit: r.Limit, N: cost(dp.hits)}
+	dp.shadow = r.Shadow
+	if r.Shadow {
+		dp.req = p.shadow.add(sr, len(p.descs))
+	} else {
+		dp.req = p.enforced.add(sr, len(p.descs))
+	}
 }
 
 // overrideSource is the Source of the rule of a limit override.
