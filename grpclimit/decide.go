@@ -2,6 +2,7 @@ package grpclimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/go-ratelimit/ratelimit/httplimit"
@@ -82,8 +83,12 @@ func (c *compiled) key(ctx context.Context, method string, r *crule) (string, er
 		return key, nil
 	}
 	var missing error
-	switch k, ok := r.key(ctx, method); {
-	case !ok || k == "":
+	switch k, err := r.key(ctx, method); {
+	case err != nil && errors.Is(err, ErrNoKey):
+		missing = err
+	case err != nil:
+		missing = fmt.Errorf("%w: %w", ErrNoKey, err)
+	case k == "":
 		missing = ErrNoKey
 	case len(k) > multi.MaxKeyLen:
 		missing = fmt.Errorf("%w: key of %d bytes, more than %d", ErrNoKey, len(k), multi.MaxKeyLen)

@@ -16,12 +16,20 @@ import (
 	"google.golang.org/grpc/peer"
 )
 
-// KeyFunc returns the key of a call under a rule, and false (or an empty key) when the
-// call has none: the rule's [MissingKeyPolicy] then decides. fullMethod is the call's
-// method, such as "/pkg.Service/Method". The interceptor namespaces the key by rule, so
-// different rules may return the same key without sharing a counter. A KeyFunc must be
-// safe for concurrent use.
-type KeyFunc func(ctx context.Context, fullMethod string) (key string, ok bool)
+// KeyFunc returns the key of a call under a rule, with the shape of [httplimit.KeyFunc].
+// fullMethod is the call's method, such as "/pkg.Service/Method".
+//
+// A call without a usable key is one for which the KeyFunc returns an error, or an empty
+// key: the rule's [MissingKeyPolicy] then decides, exempting the call
+// (MissingKeySkip), failing it with codes.InvalidArgument (MissingKeyReject) or limiting
+// it by its client address (MissingKeyFallback). Return an error wrapping [ErrNoKey] when
+// the call simply carries no key (absent metadata, an anonymous caller), and an error
+// that says what is wrong when what it carries is malformed: the error reaches
+// [Interceptor.OnError] and the InvalidArgument status's message.
+//
+// The interceptor namespaces the key by rule, so different rules may return the same key
+// without sharing a counter. A KeyFunc must be safe for concurrent use.
+type KeyFunc func(ctx context.Context, fullMethod string) (string, error)
 
 const (
 	defaultIPv4Bits = 32
@@ -37,10 +45,16 @@ const (
 // The peer is the address that connected: behind a proxy it is the proxy's. PeerIP
 // ignores forwarding metadata, which any client can send; rules without a Key use
 // [Interceptor.ClientIP] instead, which reads it from trusted proxies only.
-func PeerIP(ctx context.Context, _ string) (string, bool) {
-	k := peerKey(ctx, "", defaultIPv4Bits, defaultIPv6Bits)
-	return k, k != ""
+func PeerIP(ctx context.Context, _ string) (string, error) {
+	return peerKey(ctx, defaultIPv4Bits, defaultIPv6Bits)
 }
+
+// errPeerNotIP says that the peer has no IP address, and errNoPeerIP that it is why a
+// call has no key.
+var (
+	errPeerNotIP = errors.New("the peer has no IP address")
+	errNoPeerIP  = fmt.Errorf("%w: %w", ErrNoKey, errPeerNotIP)
+)
 
 // PeerPrefix returns a KeyFunc like [PeerIP] that groups IPv4 peers by their first
 // ipv4Bits bits and IPv6 peers by their first ipv6Bits bits, as the httplimit package's
@@ -55,21 +69,20 @@ func PeerPrefix(ipv4Bits, ipv6Bits int) KeyFunc {
 		ipv6Bits = defaultIPv6Bits
 	}
 	ipv6Bits = min(ipv6Bits, 128)
-	return func(ctx context.Context, _ string) (string, bool) {
-		k := peerKey(ctx, "", ipv4Bits, ipv6Bits)
-		return k, k != ""
+	return func(ctx context.Context, _ string) (string, error) {
+		return peerKey(ctx, ipv4Bits, ipv6Bits)
 	}
 }
 
-// peerKey returns prefix followed by the peer's grouped address, or "" when the peer has
-// no IP address. It allocates only the returned string.
-func peerKey(ctx context.Context, prefix string, v4, v6 int) string {
+// peerKey returns the peer's grouped address, or errNoPeerIP when the peer has no IP
+// address. It allocates only the returned string.
+func peerKey(ctx context.Context, v4, v6 int) (string, error) {
 	ip, ok := peerAddr(ctx)
 	if !ok {
-		return ""
+		return "", errNoPeerIP
 	}
 	res := clientip.Resolver{V4: v4, V6: v6}
-	return groupedKey(prefix, ip, &res)
+	return groupedKey("", ip, &res), nil
 }
 
 // peerAddr returns the normalised IP address of the connection's peer.
@@ -134,7 +147,7 @@ func newClientIP(cfg httplimit.ClientIP) *clientIP {
 func (c *clientIP) key(ctx context.Context, prefix string) (string, error) {
 	ip, ok := peerAddr(ctx)
 	if !ok {
-		return "", errors.New("the peer has no IP address")
+		return "", errPeerNotIP
 	}
 	if c.res.IsTrusted(ip) {
 		client, err := c.res.Client(ip, metadata.ValueFromIncomingContext(ctx, c.header))
@@ -147,34 +160,37 @@ func (c *clientIP) key(ctx context.Context, prefix string) (string, error) {
 }
 
 // Metadata returns a KeyFunc that reads the first non-empty value of the request metadata
-// field name (case-insensitive), such as "x-api-key". A call without it has no key.
+// field name (case-insensitive), such as "x-api-key". A call without it has no key: the
+// error wraps [ErrNoKey].
 //
 // The value is used as sent: a client can choose any value, so key by metadata that
 // identifies a client only after authentication has checked it, or accept that clients
 // can spread their calls over as many keys as they like.
 func Metadata(name string) KeyFunc {
 	name = strings.ToLower(name)
-	return func(ctx context.Context, _ string) (string, bool) {
+	missing := fmt.Errorf("%w: no metadata %s", ErrNoKey, name)
+	return func(ctx context.Context, _ string) (string, error) {
 		for _, v := range metadata.ValueFromIncomingContext(ctx, name) {
 			if v != "" {
-				return v, true
+				return v, nil
 			}
 		}
-		return "", false
+		return "", missing
 	}
 }
 
 // FullMethod is a KeyFunc that keys a call by its full method name, such as
 // "/pkg.Service/Method": with it, a rule is a global limit per method, shared by all
 // clients.
-func FullMethod(_ context.Context, fullMethod string) (string, bool) {
-	return fullMethod, true
+func FullMethod(_ context.Context, fullMethod string) (string, error) {
+	return fullMethod, nil
 }
 
 // Composite returns a KeyFunc whose key combines the keys of parts, such as the peer's
-// address and the method: the call has a key only if every part finds one. Parts are
-// length-prefixed, so different combinations never produce the same key. A nil part
-// stands for [PeerIP]. With no parts, no call has a key.
+// address and the method: the call has a key only if every part finds one, and the error
+// of the first part that does not is Composite's. Parts are length-prefixed, so
+// different combinations never produce the same key. A nil part stands for [PeerIP].
+// With no parts, no call has a key.
 func Composite(parts ...KeyFunc) KeyFunc {
 	parts = slices.Clone(parts)
 	for i, p := range parts {
@@ -182,21 +198,26 @@ func Composite(parts ...KeyFunc) KeyFunc {
 			parts[i] = PeerIP
 		}
 	}
-	return func(ctx context.Context, fullMethod string) (string, bool) {
+	return func(ctx context.Context, fullMethod string) (string, error) {
 		if len(parts) == 0 {
-			return "", false
+			return "", errNoParts
 		}
 		var buf [128]byte
 		b := buf[:0]
-		for _, p := range parts {
-			k, ok := p(ctx, fullMethod)
-			if !ok || k == "" {
-				return "", false
+		for i, p := range parts {
+			k, err := p(ctx, fullMethod)
+			if err != nil {
+				return "", err
+			}
+			if k == "" {
+				return "", fmt.Errorf("%w: part %d of the composite key is empty", ErrNoKey, i)
 			}
 			b = strconv.AppendInt(b, int64(len(k)), 10)
 			b = append(b, ':')
 			b = append(b, k...)
 		}
-		return string(b), true
+		return string(b), nil
 	}
 }
+
+var errNoParts = fmt.Errorf("%w: a composite key of no parts", ErrNoKey)

@@ -2,8 +2,10 @@ package grpclimit
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,13 +40,13 @@ func TestPeerIP(t *testing.T) {
 		{&net.TCPAddr{}, ""},
 		{nil, ""},
 	} {
-		got, ok := PeerIP(peerContext(tc.addr), "/a/b")
-		if got != tc.want || ok != (tc.want != "") {
-			t.Errorf("PeerIP(%v) = %q, %v, want %q", tc.addr, got, ok, tc.want)
+		got, err := PeerIP(peerContext(tc.addr), "/a/b")
+		if got != tc.want || (err == nil) != (tc.want != "") || err != nil && !errors.Is(err, ErrNoKey) {
+			t.Errorf("PeerIP(%v) = %q, %v, want %q (or ErrNoKey for none)", tc.addr, got, err, tc.want)
 		}
 	}
-	if got, ok := PeerIP(context.Background(), "/a/b"); ok || got != "" {
-		t.Errorf("PeerIP(no peer) = %q, %v, want no key", got, ok)
+	if got, err := PeerIP(context.Background(), "/a/b"); !errors.Is(err, ErrNoKey) || got != "" {
+		t.Errorf("PeerIP(no peer) = %q, %v, want no key", got, err)
 	}
 }
 
@@ -81,9 +83,9 @@ func TestMetadataKey(t *testing.T) {
 		{metadata.Pairs("authorization", "k"), ""},
 		{nil, ""},
 	} {
-		got, ok := key(metadata.NewIncomingContext(context.Background(), tc.md), "/a/b")
-		if got != tc.want || ok != (tc.want != "") {
-			t.Errorf("Metadata(x-api-key) with %v = %q, %v, want %q", tc.md, got, ok, tc.want)
+		got, err := key(metadata.NewIncomingContext(context.Background(), tc.md), "/a/b")
+		if got != tc.want || (err == nil) != (tc.want != "") || err != nil && !errors.Is(err, ErrNoKey) {
+			t.Errorf("Metadata(x-api-key) with %v = %q, %v, want %q (or ErrNoKey for none)", tc.md, got, err, tc.want)
 		}
 	}
 }
@@ -100,11 +102,15 @@ func TestComposite(t *testing.T) {
 	if k1 == k2 {
 		t.Errorf("Composite keys collide: %q", k1)
 	}
-	if _, ok := Composite(Metadata("a"), Metadata("missing"))(ctx, "/s/M"); ok {
-		t.Error("Composite with a missing part has a key")
+	if _, err := Composite(Metadata("a"), Metadata("missing"))(ctx, "/s/M"); !errors.Is(err, ErrNoKey) || !strings.Contains(err.Error(), "no metadata missing") {
+		t.Errorf("Composite with a missing part: got %v, want the part's ErrNoKey", err)
 	}
-	if _, ok := Composite()(ctx, "/s/M"); ok {
-		t.Error("Composite() has a key")
+	if _, err := Composite()(ctx, "/s/M"); !errors.Is(err, ErrNoKey) {
+		t.Errorf("Composite(): got %v, want ErrNoKey", err)
+	}
+	empty := func(context.Context, string) (string, error) { return "", nil }
+	if _, err := Composite(FullMethod, empty)(ctx, "/s/M"); !errors.Is(err, ErrNoKey) {
+		t.Errorf("Composite with an empty part: got %v, want ErrNoKey", err)
 	}
 }
 

@@ -334,6 +334,48 @@ func TestMetadataKeys(t *testing.T) {
 			}
 		}
 	})
+	t.Run("malformed", func(t *testing.T) {
+		// A KeyFunc's own error says what is wrong; the rule's policy still decides.
+		malformed := func(ctx context.Context, _ string) (string, error) {
+			k, err := grpclimit.Metadata("x-api-key")(ctx, "")
+			if err == nil && strings.HasPrefix(k, "-") {
+				return "", errors.New("x-api-key starts with '-'")
+			}
+			return k, err
+		}
+		var heard []error
+		var mu sync.Mutex
+		reject := rule("reject", grpclimit.MissingKeyReject)
+		reject.Key = malformed
+		skip := rule("skip", grpclimit.MissingKeySkip)
+		skip.Key = malformed
+		for _, r := range []grpclimit.Rule{reject, skip} {
+			s := newServer(t, grpclimit.Interceptor{
+				Rules: []grpclimit.Rule{r},
+				OnError: func(_ context.Context, _ string, err error) {
+					mu.Lock()
+					defer mu.Unlock()
+					heard = append(heard, err)
+				},
+			})
+			_, _, err := s.check(withKey("-x"))
+			switch r.MissingKey {
+			case grpclimit.MissingKeyReject:
+				if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "x-api-key starts with '-'") {
+					t.Errorf("malformed key, reject: %v, want InvalidArgument saying why", err)
+				}
+			default:
+				if err != nil {
+					t.Errorf("malformed key, skip: %v, want OK", err)
+				}
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(heard) != 1 || !errors.Is(heard[0], grpclimit.ErrNoKey) {
+			t.Errorf("OnError heard %v, want one error wrapping ErrNoKey", heard)
+		}
+	})
 	t.Run("fallback", func(t *testing.T) {
 		s := newServer(t, grpclimit.Interceptor{Rules: []grpclimit.Rule{rule("fallback", grpclimit.MissingKeyFallback)}})
 		for i := range 2 {
