@@ -23,20 +23,12 @@ var _ ratelimit.BatchStore = (*Store)(nil)
 // requests must share their key. While Redis fails the batch is answered by
 // [Options.Policy] as a whole: [ratelimit.FailLocal] uses the local store's TakeAll.
 func (s *Store) TakeAll(ctx context.Context, reqs []ratelimit.Request, results []ratelimit.Result) (bool, error) {
-	return s.takeAll(ctx, reqs, results, -1)
-}
-
-// takeAll is TakeAll; nowMicros ≥ 0 is a simulated instant for tests.
-func (s *Store) takeAll(ctx context.Context, reqs []ratelimit.Request, results []ratelimit.Result, nowMicros int64) (bool, error) {
 	if len(results) != len(reqs) {
 		return false, fmt.Errorf("redisstore: TakeAll: %d results for %d requests", len(results), len(reqs))
 	}
 	ps := make([]algo.Params, len(reqs))
 	keys := make([]string, len(reqs))
-	args := make([]string, 1, 1+6*len(reqs))
-	if nowMicros >= 0 {
-		args[0] = strconv.FormatInt(nowMicros, 10)
-	}
+	args := make([]string, 0, 6*len(reqs))
 	for i, r := range reqs {
 		p, cost, err := s.params(ctx, r.Key, r.Algorithm, r.Limit, r.N)
 		if err != nil {

@@ -65,6 +65,7 @@ func TestTakeAllDifferential(t *testing.T) {
 }
 
 func testTakeAllDifferential(t *testing.T, s *Store) {
+	simulate(s)
 	ctx := context.Background()
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -106,7 +107,7 @@ func testTakeAllDifferential(t *testing.T, s *Store) {
 			refs[i], ns[i] = sl.ref, n
 		}
 		results := make([]ratelimit.Result, len(reqs))
-		got, err := s.takeAll(ctx, reqs, results, now)
+		got, err := s.TakeAll(atInstant(ctx, now), reqs, results)
 		if err != nil {
 			t.Fatalf("step %d: %v", step, err)
 		}

@@ -73,6 +73,7 @@ func TestDifferential(t *testing.T) {
 }
 
 func testDifferential(t *testing.T, s *Store) {
+	simulate(s)
 	ctx := context.Background()
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -136,7 +137,7 @@ func testDifferential(t *testing.T, s *Store) {
 					n = rng.Uint64N(p.Cap + 1)
 				}
 				want := ref.take(now*1000, n)
-				got, err := s.take(ctx, key, alg, l, int(n), now)
+				got, err := s.Take(atInstant(ctx, now), key, alg, l, int(n))
 				if err != nil {
 					t.Fatalf("%v %v step %d: %v", alg, l, i, err)
 				}

@@ -46,7 +46,7 @@ func loadScripts() ([ratelimit.GCRA + 1]*script, *script) {
 				f = strings.Replace(f, "--@decide\n", mustRead("lua/fast/decide.lua"), 1)
 			}
 			src = mustRead("lua/fast/clock.lua") + "\n" + f + "\n" + src
-			tail = "\nreturn run_one(step_" + alg.String() + ", fast_now, fast_test)\n"
+			tail = "\nreturn run_one(step_" + alg.String() + ", fast_now)\n"
 		}
 		s[alg] = newScript(src + body + tail)
 		all += "\n" + body

@@ -238,19 +238,13 @@ func (s *Store) params(ctx context.Context, key string, alg ratelimit.Algorithm,
 // Take implements [ratelimit.Store]: one EVALSHA decides and updates the key atomically,
 // on the Redis server's clock. When Redis fails, the answer follows [Options.Policy].
 func (s *Store) Take(ctx context.Context, key string, alg ratelimit.Algorithm, limit ratelimit.Limit, n int) (ratelimit.Result, error) {
-	return s.take(ctx, key, alg, limit, n, -1)
-}
-
-// take is Take; nowMicros ≥ 0 is a simulated instant for tests (see lua/prelude.lua),
-// never used in production.
-func (s *Store) take(ctx context.Context, key string, alg ratelimit.Algorithm, limit ratelimit.Limit, n int, nowMicros int64) (ratelimit.Result, error) {
 	p, cost, err := s.params(ctx, key, alg, limit, n)
 	if err != nil {
 		return ratelimit.Result{}, err
 	}
 	var d algo.Decision
 	answer, err := s.guard.Do(ctx, func(ctx context.Context) (err error) {
-		d, err = s.eval(ctx, key, alg, p, cost, nowMicros)
+		d, err = s.eval(ctx, key, alg, p, cost)
 		return err
 	}, func(err error) error { return fmt.Errorf("redisstore: take %q: %w", key, err) })
 	switch {
@@ -264,22 +258,14 @@ func (s *Store) take(ctx context.Context, key string, alg ratelimit.Algorithm, l
 
 // eval runs alg's script for key within the store's timeout, retrying only after errors
 // that prove the script did not run.
-func (s *Store) eval(ctx context.Context, key string, alg ratelimit.Algorithm, p algo.Params, cost uint64, nowMicros int64) (algo.Decision, error) {
-	var args []string
-	var boxed []any
-	if nowMicros >= 0 {
-		a := newScriptArgs(p, cost)
-		args = append(a.strs[:], strconv.FormatInt(nowMicros, 10))
-	} else {
-		a := s.lastArgs.Load()
-		if a == nil || a.rate != p.Rate || a.period != p.Period || a.cap != p.Cap || a.cost != cost {
-			a = newScriptArgs(p, cost)
-			s.lastArgs.Store(a)
-		}
-		args, boxed = a.strs[:], a.boxed[:]
+func (s *Store) eval(ctx context.Context, key string, alg ratelimit.Algorithm, p algo.Params, cost uint64) (algo.Decision, error) {
+	a := s.lastArgs.Load()
+	if a == nil || a.rate != p.Rate || a.period != p.Period || a.cap != p.Cap || a.cost != cost {
+		a = newScriptArgs(p, cost)
+		s.lastArgs.Store(a)
 	}
 	keys := [1]string{s.key(key, alg)}
-	x, err := s.call(ctx, scripts[alg], keys[:], args, boxed, 6)
+	x, err := s.call(ctx, scripts[alg], keys[:], a.strs[:], a.boxed[:], 6)
 	if err != nil {
 		return algo.Decision{}, err
 	}

@@ -1,8 +1,7 @@
 -- TakeAll: several decisions, all taken or none, in one script.
 --
 -- KEYS[i]  the key of request i
--- ARGV[1]  tests only: the simulated instant, or '' for the server's TIME
--- ARGV[2 + 6(i-1) ...]  request i: algorithm (1 to 6), then Rate, Period in microseconds,
+-- ARGV[1 + 6(i-1) ...]  request i: algorithm (1 to 6), then Rate, Period in microseconds,
 --          capacity, n and fill as for a single decision
 --
 -- Reply: {all allowed (0 or 1)} followed by the six fields of each request's reply. When
@@ -11,11 +10,11 @@
 local steps = {step_fixed_window, step_sliding_window_log, step_sliding_window_counter,
   step_token_bucket, step_leaky_bucket, step_gcra}
 
-clock(ARGV[1])
+clock()
 local replies, writes, algs = {}, {}, {}
 local all = true
 for i = 1, #KEYS do
-  local a = 2 + 6 * (i - 1)
+  local a = 1 + 6 * (i - 1)
   local step = steps[tonumber(ARGV[a])]
   if not step then
     return redis.error_reply('ratelimit: bad algorithm in batch')
@@ -39,7 +38,7 @@ if all then
 else
   for i = 1, #KEYS do
     if writes[i] then
-      params(KEYS[i], 3 + 6 * (i - 1))
+      params(KEYS[i], 2 + 6 * (i - 1))
       n = 0
       replies[i] = algs[i]()
     end

@@ -10,10 +10,8 @@
 -- ARGV[3]  capacity
 -- ARGV[4]  n, the cost
 -- ARGV[5]  fill: ceil(capacity * Period / Rate), microseconds from empty to full
--- ARGV[6]  optional, tests only: the current instant in microseconds since the Unix epoch.
---          Production calls never send it and the clock is the server's TIME. When it is
---          given, every TTL is lengthened by an hour so that state written at a simulated
---          instant outlives the test's real time.
+--
+-- The clock is the server's TIME.
 --
 -- Reply: {allowed (0 or 1), remaining, retry_us, retry_ns, reset_us, reset_ns}, where a
 -- duration is us * 1000 + ns nanoseconds (ns may be negative or up to 1000).
@@ -25,7 +23,7 @@
 
 -- The parameters of the decision at hand, set by params, and the clock, set by clock.
 local key, rate, pu, cap, n, fill
-local now, test
+local now
 
 -- params reads a request's key and its five numbers from ARGV[a] on.
 local function params(k, a)
@@ -37,14 +35,10 @@ local function params(k, a)
   fill = tonumber(ARGV[a + 4])
 end
 
--- clock reads the server's TIME, or the simulated instant t of a test.
-local function clock(t)
-  if t and t ~= '' then
-    now, test = tonumber(t), true
-  else
-    local tm = redis.call('TIME')
-    now, test = tonumber(tm[1]) * 1000000 + tonumber(tm[2]), false
-  end
+-- clock reads the server's TIME, in microseconds since the Unix epoch.
+local function clock()
+  local tm = redis.call('TIME')
+  now = tonumber(tm[1]) * 1000000 + tonumber(tm[2])
 end
 
 local floor = math.floor
@@ -110,9 +104,6 @@ local function ttl_ms(us, ns)
   if ms < 1 then
     ms = 1
   end
-  if test then
-    ms = ms + 3600000
-  end
   return ms
 end
 
@@ -122,12 +113,12 @@ end
 
 
 -- run_one makes the single decision of KEYS[1] and ARGV with step, at the instant t of a
--- fast path that fell through (test telling whether it is simulated), or on the clock.
-local function run_one(step, t, is_test)
+-- fast path that fell through, or on the clock.
+local function run_one(step, t)
   if t then
-    now, test = t, is_test
+    now = t
   else
-    clock(ARGV[6])
+    clock()
   end
   params(KEYS[1], 1)
   local reply, write = step()

@@ -6,8 +6,8 @@
 -- d <= 2^50 computed in doubles and rounded down is exact or one too large, never too
 -- small: each is corrected by its remainder.
 --
--- In: the amount in use u, the capacity c = cap * pu, the cost np = n * pu, rate, pu and
--- fast_test. Allows n if u + np <= c. Out: u after the step; the reply's fields allowed,
+-- In: the amount in use u, the capacity c = cap * pu, the cost np = n * pu, rate and
+-- pu. Allows n if u + np <= c. Out: u after the step; the reply's fields allowed,
 -- remaining, rus, rns and reset q, cq; r, the remainder of u divided by rate (the exact
 -- reset is q + r / rate microseconds); ms, the TTL of the state written after the step.
 local floor = math.floor
@@ -62,7 +62,4 @@ if rem < 0 then
 end
 if rem > 0 or ms < 1 then
   ms = ms + 1
-end
-if fast_test then
-  ms = ms + 3600000
 end

@@ -42,9 +42,6 @@ do
         if rem > 0 or ms < 1 then
           ms = ms + 1
         end
-        if fast_test then
-          ms = ms + 3600000
-        end
         redis.call('SET', key, string.format('%d:%d', start, count), 'PX', ms)
       end
     else

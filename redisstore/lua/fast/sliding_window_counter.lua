@@ -54,9 +54,6 @@ do
         if rem > 0 or ms < 1 then
           ms = ms + 1
         end
-        if fast_test then
-          ms = ms + 3600000
-        end
         redis.call('SET', key, string.format('%d:%d:%d', start, curr, prev), 'PX', ms)
       end
     else
