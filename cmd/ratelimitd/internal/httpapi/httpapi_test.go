@@ -30,8 +30,10 @@ func (*counts) Decided(string, []rules.Entry, *engine.Status, uint64) {}
 func (*counts) Failed(string, error)                                  {}
 func (*counts) Latency(string, time.Duration)                         {}
 
+// newHandler serves 1 a minute per user by GCRA, not by a fixed window aligned to the
+// clock, so a test that crosses a minute boundary is still denied on its second request.
 func newHandler(t testing.TB) (http.Handler, *counts) {
-	set, err := rules.Compile([]rules.Source{{Name: "t.yaml", Data: []byte("domain: d\ndescriptors:\n  - key: user\n    rate_limit: {unit: minute, requests_per_unit: 1}\n")}})
+	set, err := rules.Compile([]rules.Source{{Name: "t.yaml", Data: []byte("domain: d\ndescriptors:\n  - key: user\n    rate_limit: {unit: minute, requests_per_unit: 1, algorithm: gcra}\n")}})
 	if err != nil {
 		t.Fatal(err)
 	}
