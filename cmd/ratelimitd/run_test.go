@@ -483,15 +483,18 @@ func TestCheck(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "a.yaml"), "domain: a\ndescriptors:\n  - key: k\n    rate_limit: {unit: parsec, requests_per_unit: 1}\n")
 	writeFile(t, filepath.Join(dir, "b.yaml"), "domain: b\ndescriptors:\n  - key: k\n    rate_limit: {unit: second, requests_per_unit: 1}\n    bogus: 1\n")
 	writeFile(t, filepath.Join(dir, "c.yaml"), perUser)
+	writeFile(t, filepath.Join(dir, "d.yaml"), "domain: d\ndescriptors:\n  - key: k\n    value: v\n  - key: j\n  - key: k\n    value: v\n")
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"-check", "-config", dir}, func(string) string { return "" }, &out, io.Discard)
 	if err == nil {
 		t.Fatal("-check on broken files returned nil")
 	}
-	for _, want := range []string{"a.yaml", "invalid rate limit unit 'parsec'", "b.yaml", "unknown key 'bogus'"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("-check error %q does not mention %q", err, want)
-		}
+	want := "invalid rules:\n" +
+		filepath.Join(dir, "a.yaml") + ": line 4: descriptor 'a.k': invalid rate limit unit 'parsec'\n" +
+		filepath.Join(dir, "b.yaml") + ": line 5: unknown key 'bogus'\n" +
+		filepath.Join(dir, "d.yaml") + ": line 6: duplicate descriptor composite key 'd.k_v' (first at line 3)"
+	if err.Error() != want {
+		t.Errorf("-check error:\n%v\nwant:\n%v", err, want)
 	}
 	out.Reset()
 	if err := run(context.Background(), []string{"-check", "-config", filepath.Join(dir, "c.yaml")}, func(string) string { return "" }, &out, io.Discard); err != nil {

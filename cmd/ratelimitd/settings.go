@@ -153,7 +153,7 @@ func usage(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  -%s  (%s, default %s)\n    \t%s\n", t.flag, t.env, def, t.usage)
 	}
-	fmt.Fprintln(w, "  -check\n    \tvalidate the rule files and exit: 0 when valid, 1 with every error found")
+	fmt.Fprintln(w, "  -check\n    \tvalidate the rule files and exit: 0 when valid, 1 with every error found, each with its file and line")
 	fmt.Fprintln(w, "  -version\n    \tprint the version of ratelimitd and of the library it was built with, and exit")
 }
 

@@ -317,7 +317,7 @@ descriptors:
     rate_limit: {unit: fortnight, requests_per_unit: 1}
   - key: b
     rate_limit: {unit: second, requests_per_unit: 1, burst: 4}
-`, http.StatusBadRequest, []string{"admin: descriptor 'api.a': invalid rate limit unit 'fortnight'", "burst applies to token_bucket"}},
+`, http.StatusBadRequest, []string{"admin: line 5: descriptor 'api.a': invalid rate limit unit 'fortnight'", "admin: line 7: descriptor 'api.b': burst applies to token_bucket"}},
 		{"unknown key", "/v1/rules/api", "domain: api\ndescriptors:\n  - key: a\n    rate_limt: {}\n", http.StatusBadRequest, []string{"unknown key 'rate_limt'"}},
 		{"other domain", "/v1/rules/api", "domain: web\n", http.StatusBadRequest, []string{`the file's domain "web" is not the path's "api"`}},
 		{"invalid JSON", "/v1/rules/api", `{"descriptors": [`, http.StatusBadRequest, []string{"admin: "}},

@@ -37,6 +37,8 @@ import (
 type File struct {
 	Domain      string       `yaml:"domain" json:"domain"`
 	Descriptors []Descriptor `yaml:"descriptors" json:"descriptors,omitempty"`
+
+	lines lines // where its keys stand, for errors
 }
 
 // Descriptor is one level of a file's descriptor tree.
@@ -63,6 +65,8 @@ type Descriptor struct {
 
 	// QuotaMode is not supported; a file that sets it is rejected.
 	QuotaMode bool `yaml:"quota_mode" json:"quota_mode,omitempty"`
+
+	lines lines
 }
 
 // RateLimit is a descriptor's limit.
@@ -85,6 +89,8 @@ type RateLimit struct {
 	// Burst is the capacity of token_bucket, leaky_bucket and gcra; 0 means
 	// requests_per_unit.
 	Burst int `yaml:"burst" json:"burst,omitempty"`
+
+	lines lines
 }
 
 // Source is the content of one rule file and the name its errors carry.
@@ -96,7 +102,8 @@ type Source struct {
 var fieldNotFound = regexp.MustCompile(`field (\S+) not found in type \S+`)
 
 // Parse decodes one file. Unknown keys are errors, as in envoyproxy/ratelimit; every
-// decoding error of the file is reported, each prefixed with src.Name.
+// decoding error of the file is reported, each prefixed with src.Name and its line. The
+// File remembers where its descriptors stand, so that Compile's errors name lines too.
 func Parse(src Source) (File, error) {
 	var f File
 	dec := yaml.NewDecoder(bytes.NewReader(src.Data))
@@ -109,6 +116,10 @@ func Parse(src Source) (File, error) {
 		var extra yaml.Node
 		if dec.Decode(&extra) == nil {
 			return f, fmt.Errorf("%s: holds more than one YAML document; use one file per domain", src.Name)
+		}
+		var doc yaml.Node
+		if yaml.Unmarshal(src.Data, &doc) == nil {
+			f.locate(&doc)
 		}
 		return f, nil
 	}

@@ -105,6 +105,8 @@ type node struct {
 	// shared is the wildcard value ("files*") every matched value counts under when the
 	// descriptor sets share_threshold; "" otherwise.
 	shared string
+	// line is where the node's descriptor stands in its file (0: not known), for errors.
+	line int
 }
 
 type wildcard struct {
@@ -113,7 +115,7 @@ type wildcard struct {
 }
 
 // Compile parses and checks every source and builds one Set. It reports every error it
-// finds, each naming its file, joined.
+// finds, each naming its file and, where the file has it, the line, joined.
 func Compile(srcs []Source) (*Set, error) {
 	s := &Set{domains: map[string]*domain{}}
 	var errs []error
@@ -124,7 +126,7 @@ func Compile(srcs []Source) (*Set, error) {
 			continue
 		}
 		if prev, ok := s.domains[f.Domain]; ok && f.Domain != "" {
-			errs = append(errs, fmt.Errorf("%s: duplicate domain '%s' in config file (first in %s)", src.Name, f.Domain, prev.Source))
+			errs = append(errs, located(src.Name, f.lines["domain"], fmt.Sprintf("duplicate domain '%s' in config file (first in %s)", f.Domain, prev.Source)))
 			continue
 		}
 		d, err := compileDomain(f, src.Name)
@@ -232,7 +234,7 @@ func compileDomain(f File, source string) (*domain, error) {
 	d := &domain{Domain: Domain{Name: f.Domain, Source: source, File: f}}
 	c := compiler{source: source, domain: f.Domain}
 	if f.Domain == "" {
-		c.fail("", "config file cannot have empty domain")
+		c.fail(f.lines["domain"], "", "config file cannot have empty domain")
 	}
 	c.level(&d.root, f.Domain, f.Descriptors, 1, &d.Rules)
 	if len(c.errs) > 0 {
@@ -246,12 +248,23 @@ type compiler struct {
 	errs           []error
 }
 
-func (c *compiler) fail(at, format string, args ...any) {
+// fail reports an error at line (0: the file as a whole) of the descriptor at (its ID, or
+// "" for the file).
+func (c *compiler) fail(line int, at, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if at != "" {
 		msg = "descriptor '" + at + "': " + msg
 	}
-	c.errs = append(c.errs, fmt.Errorf("%s: %s", c.source, msg))
+	c.errs = append(c.errs, located(c.source, line, msg))
+}
+
+// located returns msg as an error of source at line, "a.yaml: line 4: msg", or of the
+// whole file, "a.yaml: msg", when line is 0.
+func located(source string, line int, msg string) error {
+	if line > 0 {
+		return fmt.Errorf("%s: line %d: %s", source, line, msg)
+	}
+	return fmt.Errorf("%s: %s", source, msg)
 }
 
 // MaxDepth is the deepest level of nested descriptors: a request's descriptor carries at
@@ -261,28 +274,29 @@ const MaxDepth = 32
 // level compiles ds, the descriptors at depth (1 for the domain's own) under parent.
 func (c *compiler) level(n *node, parent string, ds []Descriptor, depth int, out *[]*Rule) {
 	if len(ds) > 0 && depth > MaxDepth {
-		c.fail(parent, "descriptors nested deeper than %d levels, which no request can match (it carries at most %d entries)", MaxDepth, MaxDepth)
+		c.fail(ds[0].lines.of(""), parent, "descriptors nested deeper than %d levels, which no request can match (it carries at most %d entries)", MaxDepth, MaxDepth)
 		return
 	}
 	for _, desc := range ds {
 		if desc.Key == "" {
-			c.fail(parent, "descriptor has empty key")
+			c.fail(desc.lines.of("key"), parent, "descriptor has empty key")
 			continue
 		}
 		id := parent + "." + desc.Key
 		if desc.Value != "" {
 			id += "_" + desc.Value
 		}
-		child := &node{}
+		child := &node{line: desc.lines.of("key")}
+		rules := out
 		if !c.attach(n, desc, child, id) {
-			continue
+			rules = new([]*Rule) // a duplicate is checked, never served
 		}
 		if desc.QuotaMode {
-			c.fail(id, "quota_mode is not supported")
+			c.fail(desc.lines.of("quota_mode"), id, "quota_mode is not supported")
 		}
 		if desc.ShareThreshold {
 			if !strings.HasSuffix(desc.Value, "*") {
-				c.fail(id, "share_threshold can only be used with wildcard values (ending with '*'), but found key '%s'", strings.TrimPrefix(id, parent+"."))
+				c.fail(desc.lines.of("share_threshold"), id, "share_threshold can only be used with wildcard values (ending with '*'), but found key '%s'", strings.TrimPrefix(id, parent+"."))
 			} else {
 				child.shared = desc.Value
 			}
@@ -290,10 +304,10 @@ func (c *compiler) level(n *node, parent string, ds []Descriptor, depth int, out
 		if desc.RateLimit != nil {
 			if r := c.rule(desc, id); r != nil {
 				child.rule = r
-				*out = append(*out, r)
+				*rules = append(*rules, r)
 			}
 		}
-		c.level(child, id, desc.Descriptors, depth+1, out)
+		c.level(child, id, desc.Descriptors, depth+1, rules)
 	}
 }
 
@@ -302,8 +316,8 @@ func (c *compiler) attach(n *node, desc Descriptor, child *node, id string) bool
 	e := Entry{desc.Key, desc.Value}
 	switch {
 	case desc.Value == "":
-		if n.byKey[desc.Key] != nil {
-			c.fail("", "duplicate descriptor composite key '%s'", id)
+		if first := n.byKey[desc.Key]; first != nil {
+			c.duplicate(child, first, id)
 			return false
 		}
 		if n.byKey == nil {
@@ -311,7 +325,7 @@ func (c *compiler) attach(n *node, desc Descriptor, child *node, id string) bool
 		}
 		n.byKey[desc.Key] = child
 	case n.exact[e] != nil:
-		c.fail("", "duplicate descriptor composite key '%s'", id)
+		c.duplicate(child, n.exact[e], id)
 		return false
 	default:
 		if n.exact == nil {
@@ -323,6 +337,15 @@ func (c *compiler) attach(n *node, desc Descriptor, child *node, id string) bool
 		}
 	}
 	return true
+}
+
+// duplicate reports the descriptor of node dup, whose ID is the one of node first.
+func (c *compiler) duplicate(dup, first *node, id string) {
+	if first.line > 0 {
+		c.fail(dup.line, "", "duplicate descriptor composite key '%s' (first at line %d)", id, first.line)
+		return
+	}
+	c.fail(dup.line, "", "duplicate descriptor composite key '%s'", id)
 }
 
 func (c *compiler) rule(desc Descriptor, id string) *Rule {
@@ -337,9 +360,9 @@ func (c *compiler) rule(desc Descriptor, id string) *Rule {
 	for _, rep := range rl.Replaces {
 		switch {
 		case rep.Name == "":
-			c.fail(id, "should not have an empty replaces entry")
+			c.fail(rl.lines.of("replaces"), id, "should not have an empty replaces entry")
 		case rep.Name == rl.Name:
-			c.fail(id, "replaces should not contain name of same descriptor")
+			c.fail(rl.lines.of("replaces"), id, "replaces should not contain name of same descriptor")
 		default:
 			r.Replaces = append(r.Replaces, rep.Name)
 		}
@@ -347,17 +370,17 @@ func (c *compiler) rule(desc Descriptor, id string) *Rule {
 	u, unitOK := units[strings.ToUpper(rl.Unit)]
 	if rl.Unlimited {
 		if unitOK || rl.Period != "" {
-			c.fail(id, "should not specify rate limit unit when unlimited")
+			c.fail(rl.lines.of("unlimited"), id, "should not specify rate limit unit when unlimited")
 		}
 		if rl.Algorithm != "" || rl.Burst != 0 {
-			c.fail(id, "unlimited takes no algorithm or burst")
+			c.fail(rl.lines.of("unlimited"), id, "unlimited takes no algorithm or burst")
 		}
 		return c.done(r, nerr)
 	}
 	var period time.Duration
 	switch {
 	case rl.Period != "" && rl.Unit != "":
-		c.fail(id, "set either unit or period, not both")
+		c.fail(rl.lines.of("period"), id, "set either unit or period, not both")
 	case rl.Period != "":
 		// A Go duration, or the period of ratelimit.ParseLimit: a count and a unit (s, m,
 		// h, d and their words), so that "1d" means what "10/d" does.
@@ -368,33 +391,33 @@ func (c *compiler) rule(desc Descriptor, id string) *Rule {
 			d = l.Period
 		}
 		if err != nil || d <= 0 {
-			c.fail(id, "invalid period '%s': want a positive duration such as 90s, 5m, 2h or 1d", rl.Period)
+			c.fail(rl.lines.of("period"), id, "invalid period '%s': want a positive duration such as 90s, 5m, 2h or 1d", rl.Period)
 		}
 		period, r.Unit = d, unitOf(d)
 	case !unitOK:
-		c.fail(id, "invalid rate limit unit '%s'", rl.Unit)
+		c.fail(rl.lines.of("unit"), id, "invalid rate limit unit '%s'", rl.Unit)
 	default:
 		period, r.Unit = u.d, u.unit
 	}
 	if rl.Algorithm != "" {
 		alg, err := ratelimit.ParseAlgorithm(rl.Algorithm)
 		if err != nil {
-			c.fail(id, "%v", err)
+			c.fail(rl.lines.of("algorithm"), id, "%v", err)
 		}
 		r.Algorithm = alg
 	}
 	switch {
 	case rl.Burst < 0:
-		c.fail(id, "burst %d must not be negative", rl.Burst)
+		c.fail(rl.lines.of("burst"), id, "burst %d must not be negative", rl.Burst)
 	case rl.Burst > 0 && r.Algorithm != ratelimit.TokenBucket && r.Algorithm != ratelimit.LeakyBucket && r.Algorithm != ratelimit.GCRA:
-		c.fail(id, "burst applies to token_bucket, leaky_bucket and gcra, not %v", r.Algorithm)
+		c.fail(rl.lines.of("burst"), id, "burst applies to token_bucket, leaky_bucket and gcra, not %v", r.Algorithm)
 	}
 	r.Limit = ratelimit.Limit{Rate: int(rl.RequestsPerUnit), Period: period, Burst: rl.Burst}
 	if len(c.errs) > nerr || rl.RequestsPerUnit == 0 {
 		return c.done(r, nerr)
 	}
 	if err := r.Limit.Validate(); err != nil {
-		c.fail(id, "%v", err)
+		c.fail(rl.lines.of(""), id, "%v", err)
 	}
 	return c.done(r, nerr)
 }
