@@ -15,6 +15,7 @@ import (
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rulestest"
 	"github.com/go-ratelimit/ratelimit/httplimit"
 )
 
@@ -374,16 +375,7 @@ descriptors:
 // pair of descriptors all-or-nothing, at once.
 func TestConcurrentAdmitsExactlyTheLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e, _ := newMemEngine(t, compile(t, `
-domain: api
-descriptors:
-  - key: user
-    rate_limit: {unit: hour, requests_per_unit: 10}
-  - key: a
-    rate_limit: {unit: hour, requests_per_unit: 20}
-  - key: b
-    rate_limit: {unit: hour, requests_per_unit: 7}
-`), nil)
+		e, _ := newMemEngine(t, compile(t, rulestest.Limits("api", "user", "10/hour", "a", "20/hour", "b", "7/hour")), nil)
 		const workers, each = 64, 4
 		var single, pair atomic.Int64
 		var wg sync.WaitGroup

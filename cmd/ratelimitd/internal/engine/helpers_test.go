@@ -9,22 +9,12 @@ import (
 
 	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rulestest"
 	"github.com/go-ratelimit/ratelimit/memorystore"
 )
 
 // compile builds a rule set of one file per YAML text, failing t on any error.
-func compile(t testing.TB, files ...string) *rules.Set {
-	t.Helper()
-	srcs := make([]rules.Source, len(files))
-	for i, f := range files {
-		srcs[i] = rules.Source{Name: fmt.Sprintf("rules%d.yaml", i), Data: []byte(f)}
-	}
-	set, err := rules.Compile(srcs)
-	if err != nil {
-		t.Fatalf("Compile: %v", err)
-	}
-	return set
-}
+var compile = rulestest.Compile
 
 // newMemEngine returns an engine over a fresh memorystore and the store, which t's cleanup
 // closes. Inside a synctest bubble the cleanup runs in the bubble.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rulestest"
 )
 
 // counts is an engine.Observer that counts the requests served, by transport and outcome.
@@ -33,10 +34,7 @@ func (*counts) Latency(string, time.Duration)                         {}
 // newHandler serves 1 a minute per user by GCRA, not by a fixed window aligned to the
 // clock, so a test that crosses a minute boundary is still denied on its second request.
 func newHandler(t testing.TB) (http.Handler, *counts) {
-	set, err := rules.Compile([]rules.Source{{Name: "t.yaml", Data: []byte("domain: d\ndescriptors:\n  - key: user\n    rate_limit: {unit: minute, requests_per_unit: 1, algorithm: gcra}\n")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := rulestest.Compile(t, "domain: d\ndescriptors:\n  - key: user\n    rate_limit: {unit: minute, requests_per_unit: 1, algorithm: gcra}\n")
 	store := memorystore.New(nil)
 	t.Cleanup(func() { store.Close() })
 	c := &counts{m: map[string]int{}}

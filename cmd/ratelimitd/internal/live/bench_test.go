@@ -11,28 +11,14 @@ import (
 
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rulestest"
 )
 
 // busyBoard returns a Board whose rules and key rankings are full, as on a busy
 // service: five rules, a history of rates, and more limited keys than it tracks.
 func busyBoard(b *testing.B) *Board {
-	set, err := rules.Compile([]rules.Source{{Name: "r.yaml", Data: []byte(`
-domain: api
-descriptors:
-  - key: user
-    rate_limit: {unit: minute, requests_per_unit: 2}
-  - key: route
-    rate_limit: {unit: second, requests_per_unit: 100}
-  - key: ip
-    rate_limit: {unit: second, requests_per_unit: 100}
-  - key: plan
-    rate_limit: {unit: second, requests_per_unit: 100}
-  - key: org
-    rate_limit: {unit: second, requests_per_unit: 100}
-`)}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	set := rulestest.Compile(b, rulestest.Limits("api",
+		"user", "2/minute", "route", "100/second", "ip", "100/second", "plan", "100/second", "org", "100/second"))
 	board := New(nil)
 	board.Loaded(set)
 	for i := range 20000 {
@@ -43,16 +29,21 @@ descriptors:
 	return board
 }
 
-// BenchmarkDashboardLoad loads the page as a browser does, over loopback: the page, its
-// script and style sheet, and the first JSON.
-func BenchmarkDashboardLoad(b *testing.B) {
-	board := busyBoard(b)
+// serveBoard serves the routes of board over loopback until b ends.
+func serveBoard(b *testing.B, board *Board) *httptest.Server {
 	mux := http.NewServeMux()
 	for _, r := range board.Routes() {
 		mux.Handle(r.Pattern, r.Handler)
 	}
 	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+// BenchmarkDashboardLoad loads the page as a browser does, over loopback: the page, its
+// script and style sheet, and the first JSON.
+func BenchmarkDashboardLoad(b *testing.B) {
+	srv := serveBoard(b, busyBoard(b))
 	paths := []string{"/dashboard", "/dashboard/app.js", "/dashboard/style.css", "/v1/live?n=10"}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -75,13 +66,7 @@ func BenchmarkDashboardLoad(b *testing.B) {
 // seconds, with its CPU time: a poll's cpu-ns/op over 2e9 is the share of one core the
 // open page costs the service (client side included, so an upper bound).
 func BenchmarkPoll(b *testing.B) {
-	board := busyBoard(b)
-	mux := http.NewServeMux()
-	for _, r := range board.Routes() {
-		mux.Handle(r.Pattern, r.Handler)
-	}
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	srv := serveBoard(b, busyBoard(b))
 	cpu0 := cpuTime(b)
 	for b.Loop() {
 		resp, err := http.Get(srv.URL + "/v1/live?n=10")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rulestest"
 )
 
 const apiYAML = `
@@ -37,18 +38,8 @@ descriptors:
     rate_limit: {unit: second, requests_per_unit: 1}
 `
 
-func compile(t testing.TB, files ...string) *rules.Set {
-	t.Helper()
-	srcs := make([]rules.Source, len(files))
-	for i, f := range files {
-		srcs[i] = rules.Source{Name: fmt.Sprintf("f%d.yaml", i), Data: []byte(f)}
-	}
-	set, err := rules.Compile(srcs)
-	if err != nil {
-		t.Fatalf("Compile: %v", err)
-	}
-	return set
-}
+// compile builds a rule set of one file per YAML text, failing t on any error.
+var compile = rulestest.Compile
 
 // rule returns the rule of domain whose ID is id.
 func rule(t testing.TB, set *rules.Set, domain, id string) *rules.Rule {

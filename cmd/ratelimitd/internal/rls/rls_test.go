@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
-	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rulestest"
 )
 
 const testRules = `
@@ -25,10 +25,7 @@ descriptors:
 `
 
 func newService(t testing.TB) *Service {
-	set, err := rules.Compile([]rules.Source{{Name: "t.yaml", Data: []byte(testRules)}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := rulestest.Compile(t, testRules)
 	store := memorystore.New(nil)
 	t.Cleanup(func() { store.Close() })
 	return &Service{Engine: engine.New(store, set, nil)}
