@@ -13,14 +13,42 @@ import (
 type Limiter struct {
 	store  Store
 	alg    Algorithm
-	limit  atomic.Pointer[Limit]
+	limit  atomic.Pointer[boundLimit]
 	opts   Options
 	queues waitQueues
 }
 
+// boundLimit is a Limiter's limit, and the limit compiled by its store when the store is a
+// CompilingStore and the limit valid (compiled is nil otherwise).
+type boundLimit struct {
+	limit    Limit
+	compiled CompiledLimit
+}
+
+// setLimit compiles limit when the store can, and puts it in force.
+func (l *Limiter) setLimit(limit Limit) {
+	b := &boundLimit{limit: limit}
+	if cs, ok := l.store.(CompilingStore); ok {
+		if c, err := cs.Compile(l.alg, limit); err == nil {
+			b.compiled = c
+		}
+	}
+	l.limit.Store(b)
+}
+
+// take is the store's Take of n units of key under the limit in force.
+func (l *Limiter) take(ctx context.Context, key string, n int) (Result, error) {
+	b := l.limit.Load()
+	if b.compiled != nil {
+		return b.compiled.Take(ctx, key, n)
+	}
+	return l.store.Take(ctx, key, l.alg, b.limit, n)
+}
+
 // New returns a Limiter that enforces limit with alg on the keys of store. It does not
 // fail: an invalid limit or algorithm makes every call return an error wrapping
-// [ErrInvalidLimit] or [ErrInvalidAlgorithm].
+// [ErrInvalidLimit] or [ErrInvalidAlgorithm]. When store is a [CompilingStore], the limit
+// is compiled here and at each [Limiter.SetLimit].
 func New(store Store, alg Algorithm, limit Limit) *Limiter {
 	return NewWithOptions(store, alg, limit, nil)
 }
@@ -31,7 +59,7 @@ func NewWithOptions(store Store, alg Algorithm, limit Limit, opts *Options) *Lim
 	if opts != nil {
 		l.opts = *opts
 	}
-	l.limit.Store(&limit)
+	l.setLimit(limit)
 	return l
 }
 
@@ -39,7 +67,7 @@ func NewWithOptions(store Store, alg Algorithm, limit Limit, opts *Options) *Lim
 func (l *Limiter) Store() Store { return l.store }
 
 // Limit returns the limit in force.
-func (l *Limiter) Limit() Limit { return *l.limit.Load() }
+func (l *Limiter) Limit() Limit { return l.limit.Load().limit }
 
 // Algorithm returns the limiter's algorithm.
 func (l *Limiter) Algorithm() Algorithm { return l.alg }
@@ -53,14 +81,19 @@ func (l *Limiter) Observer() Observer { return l.opts.Observer }
 // read under the new limit, as the package documentation describes: token and leaky bucket
 // levels are clamped to the new capacity; GCRA and window counts over a lowered limit deny
 // until they drain or age out.
-func (l *Limiter) SetLimit(limit Limit) { l.limit.Store(&limit) }
+func (l *Limiter) SetLimit(limit Limit) { l.setLimit(limit) }
 
 // Allow is AllowN(ctx, key, 1).
 func (l *Limiter) Allow(ctx context.Context, key string) (Result, error) {
 	if l.opts.Observer != nil {
 		return l.AllowN(ctx, key, 1)
 	}
-	return l.store.Take(ctx, key, l.alg, *l.limit.Load(), 1)
+	// take, written out: a call less on the hottest path.
+	b := l.limit.Load()
+	if b.compiled != nil {
+		return b.compiled.Take(ctx, key, 1)
+	}
+	return l.store.Take(ctx, key, l.alg, b.limit, 1)
 }
 
 // AllowN reports whether n units of key may pass now, and takes them if so. n == 0 reports
@@ -69,10 +102,10 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Result, error) {
 // ended context.
 func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Result, error) {
 	if l.opts.Observer == nil {
-		return l.store.Take(ctx, key, l.alg, *l.limit.Load(), n)
+		return l.take(ctx, key, n)
 	}
 	start := time.Now()
-	r, err := l.store.Take(ctx, key, l.alg, *l.limit.Load(), n)
+	r, err := l.take(ctx, key, n)
 	l.observe(start, key, r, err)
 	return r, err
 }

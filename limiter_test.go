@@ -261,3 +261,47 @@ func TestAllowDoesNotAllocate(t *testing.T) {
 		t.Errorf("Allow on an existing key allocates %v times, want 0", allocs)
 	}
 }
+
+// compilingStore counts the limits compiled by a real store and the calls that reach its
+// Take.
+type compilingStore struct {
+	*memorystore.Store
+	compiles, takes int
+}
+
+func (c *compilingStore) Compile(alg ratelimit.Algorithm, l ratelimit.Limit) (ratelimit.CompiledLimit, error) {
+	c.compiles++
+	return c.Store.Compile(alg, l)
+}
+
+func (c *compilingStore) Take(ctx context.Context, key string, alg ratelimit.Algorithm, l ratelimit.Limit, n int) (ratelimit.Result, error) {
+	c.takes++
+	return c.Store.Take(ctx, key, alg, l, n)
+}
+
+func TestLimiterCompilesItsLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		cs := &compilingStore{Store: newStore(t)}
+		lim := ratelimit.New(cs, ratelimit.FixedWindow, ratelimit.PerMinute(2))
+		for i, want := range []bool{true, true, false} {
+			if r, err := lim.Allow(ctx, "k"); err != nil || r.Allowed != want {
+				t.Fatalf("call %d: Allow = %v, %v; want %v", i, r.Allowed, err, want)
+			}
+		}
+		lim.SetLimit(ratelimit.PerMinute(3))
+		if r, err := lim.AllowN(ctx, "k", 1); err != nil || !r.Allowed || r.Limit.Rate != 3 {
+			t.Errorf("after raising the limit to 3: AllowN = %+v, %v; want allowed under 3 per minute", r, err)
+		}
+		if cs.compiles != 2 || cs.takes != 0 {
+			t.Errorf("%d limits compiled, %d calls of Store.Take; want 2 and 0", cs.compiles, cs.takes)
+		}
+		lim.SetLimit(ratelimit.Limit{})
+		if _, err := lim.Allow(ctx, "k"); !errors.Is(err, ratelimit.ErrInvalidLimit) {
+			t.Errorf("zero limit: %v, want ErrInvalidLimit", err)
+		}
+		if cs.takes != 1 {
+			t.Errorf("a limit that does not compile: %d calls of Store.Take, want 1", cs.takes)
+		}
+	})
+}

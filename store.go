@@ -35,3 +35,22 @@ type Store interface {
 	// Reset forgets the state of key under alg: the key is back to full capacity.
 	Reset(ctx context.Context, key string, alg Algorithm) error
 }
+
+// CompilingStore is a Store that can validate and convert a limit once, ahead of the
+// decisions made under it. A [Limiter] whose store implements it compiles its limit when
+// created and at each [Limiter.SetLimit], so that its calls skip that step. The memory
+// store implements it.
+type CompilingStore interface {
+	Store
+
+	// Compile returns alg and limit ready to decide under. It fails, with an error wrapping
+	// ErrInvalidAlgorithm or ErrInvalidLimit, where Take under them would.
+	Compile(alg Algorithm, limit Limit) (CompiledLimit, error)
+}
+
+// CompiledLimit is an algorithm and a limit compiled by a [CompilingStore]. It is safe for
+// concurrent use.
+type CompiledLimit interface {
+	// Take is the store's Take under the compiled algorithm and limit.
+	Take(ctx context.Context, key string, n int) (Result, error)
+}

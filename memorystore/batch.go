@@ -101,10 +101,12 @@ func (s *Store) item(r ratelimit.Request) (batchItem, error) {
 	if err := ratelimit.CheckKey(r.Key); err != nil {
 		return batchItem{}, err
 	}
-	p, err := s.params(r.Algorithm, r.Limit)
+	var buf compiled
+	c, err := s.params(r.Algorithm, r.Limit, &buf)
 	if err != nil {
 		return batchItem{}, err
 	}
+	p := c.p
 	n, err := p.Cost(r.N)
 	if err != nil {
 		return batchItem{}, err

@@ -1,7 +1,9 @@
 // Package memorystore is the in-memory [ratelimit.Store], the embedded default.
 //
 // It is safe for concurrent use and allocates nothing when deciding for a key it already
-// holds. Its memory is bounded by [Options.MaxKeys], whatever the keys and the algorithms.
+// holds. It is a [ratelimit.CompilingStore]: a [ratelimit.Limiter] on it validates and
+// converts its limit once, not on every call; other callers of [Store.Take] find their
+// limits in a cache of 64 compiled limits. Its memory is bounded by [Options.MaxKeys], whatever the keys and the algorithms.
 //
 // # Memory sizing
 //
@@ -112,22 +114,39 @@ type compiled struct {
 	alg   ratelimit.Algorithm
 	limit ratelimit.Limit
 	p     algo.Params
+	eff   ratelimit.Limit // the effective limit a Result reports: p.Limit()
 }
 
-// params returns alg and limit as algo.Params, from the cache when they are in it. A
-// limit missing from the cache takes its slot only if the slot is free, so that callers
-// alternating between limits that share a slot do not allocate on each call.
-func (s *Store) params(alg ratelimit.Algorithm, limit ratelimit.Limit) (algo.Params, error) {
+// params returns alg and limit compiled, from the cache when they are in it, else in
+// *buf. A limit missing from the cache takes its slot only if the slot is free, so that
+// callers alternating between limits that share a slot do not allocate on each call.
+func (s *Store) params(alg ratelimit.Algorithm, limit ratelimit.Limit, buf *compiled) (*compiled, error) {
 	h := (uint64(limit.Rate) ^ uint64(limit.Period)>>10 ^ uint64(limit.Burst)<<20 ^ uint64(alg)<<40) * 0x9e3779b97f4a7c15
 	c := &s.limits[h>>(64-limitCacheBits)]
-	if e := c.Load(); e != nil && e.alg == alg && e.limit == limit {
-		return e.p, nil
+	if e := c.Load(); e != nil && e.limit == limit && e.alg == alg {
+		return e, nil
 	}
 	p, err := algo.NewParams(alg, limit)
-	if err == nil && c.Load() == nil {
-		c.Store(&compiled{alg: alg, limit: limit, p: p})
+	if err != nil {
+		return nil, err
 	}
-	return p, err
+	*buf = compiled{alg: alg, limit: limit, p: p, eff: p.Limit()}
+	if c.Load() == nil {
+		shared := *buf
+		c.Store(&shared)
+	}
+	return buf, nil
+}
+
+// result converts d to the public form under c.
+func (c *compiled) result(d *algo.Decision) ratelimit.Result {
+	return ratelimit.Result{
+		Allowed:    d.Allowed,
+		Limit:      c.eff,
+		Remaining:  int(min(d.Remaining, math.MaxInt)),
+		RetryAfter: time.Duration(d.RetryAfter),
+		ResetAfter: time.Duration(d.ResetAfter),
+	}
 }
 
 type shard struct {
@@ -270,11 +289,15 @@ func (s *Store) ready(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// check reports whether the store can decide now on key.
 func (s *Store) check(ctx context.Context, key string) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	return ratelimit.CheckKey(key)
+	if key == "" || len(key) > ratelimit.MaxKeyLen { // CheckKey's cases, tested here so that valid keys skip the call
+		return ratelimit.CheckKey(key)
+	}
+	return nil
 }
 
 // Take implements [ratelimit.Store].
@@ -282,15 +305,56 @@ func (s *Store) Take(ctx context.Context, key string, alg ratelimit.Algorithm, l
 	if err := s.check(ctx, key); err != nil {
 		return ratelimit.Result{}, err
 	}
-	p, err := s.params(alg, limit)
+	var buf compiled
+	c, err := s.params(alg, limit, &buf)
 	if err != nil {
 		return ratelimit.Result{}, err
 	}
-	cost, err := p.Cost(n)
-	if err != nil {
+	var d algo.Decision
+	if err := s.decide(key, c, n, &d); err != nil {
 		return ratelimit.Result{}, err
 	}
-	k := s.id(key, alg)
+	return c.result(&d), nil
+}
+
+var _ ratelimit.CompilingStore = (*Store)(nil)
+
+// Compile implements [ratelimit.CompilingStore]: the returned limit's Take is Take under
+// alg and limit, without looking them up.
+func (s *Store) Compile(alg ratelimit.Algorithm, limit ratelimit.Limit) (ratelimit.CompiledLimit, error) {
+	p, err := algo.NewParams(alg, limit)
+	if err != nil {
+		return nil, err
+	}
+	return &compiledLimit{s: s, c: compiled{alg: alg, limit: limit, p: p, eff: p.Limit()}}, nil
+}
+
+// compiledLimit is a limit compiled by Compile.
+type compiledLimit struct {
+	s *Store
+	c compiled
+}
+
+// Take implements [ratelimit.CompiledLimit].
+func (l *compiledLimit) Take(ctx context.Context, key string, n int) (ratelimit.Result, error) {
+	if err := l.s.check(ctx, key); err != nil {
+		return ratelimit.Result{}, err
+	}
+	var d algo.Decision
+	if err := l.s.decide(key, &l.c, n, &d); err != nil {
+		return ratelimit.Result{}, err
+	}
+	return l.c.result(&d), nil
+}
+
+// decide takes n units of key under c, and writes the decision to *d; ctx and key are
+// checked.
+func (s *Store) decide(key string, c *compiled, n int, d *algo.Decision) error {
+	if n < 0 || uint64(n) > c.p.Cap {
+		_, err := c.p.Cost(n)
+		return err
+	}
+	k := s.id(key, c.alg)
 	sh := s.shard(k)
 	// Reading the clock before taking the lock keeps the critical section short; a call
 	// that reaches the lock after a later one is clamped by the algorithms, never over-granted.
@@ -299,16 +363,15 @@ func (s *Store) Take(ctx context.Context, key string, alg ratelimit.Algorithm, l
 	// window) must not count against it. A denial changes no state, so deciding again is
 	// safe, and it costs a second clock read only on that path.
 	now := s.now()
-	var d algo.Decision
 	waited := !sh.mu.TryLock()
 	if waited {
 		sh.mu.Lock()
 	}
 	for {
-		if alg == ratelimit.SlidingWindowLog {
-			d = s.takeLog(sh, k, now, p, cost)
+		if c.alg == ratelimit.SlidingWindowLog {
+			*d = s.takeLog(sh, k, now, c.p, uint64(n))
 		} else {
-			s.takeState(sh, k, alg, now, &p, cost, &d)
+			s.takeState(sh, k, c.alg, now, &c.p, uint64(n), d)
 		}
 		if d.Allowed || !waited {
 			break
@@ -316,7 +379,7 @@ func (s *Store) Take(ctx context.Context, key string, alg ratelimit.Algorithm, l
 		now, waited = s.now(), false
 	}
 	sh.mu.Unlock()
-	return d.Result(p), nil
+	return nil
 }
 
 // takeState runs alg on k's state in place; sh is locked. A key seen for the first time is

@@ -165,6 +165,18 @@ func TestTakeDoesNotAllocate(t *testing.T) {
 		if allocs != 0 {
 			t.Errorf("%v: Take on an existing key allocates %v times, want 0", alg, allocs)
 		}
+		c, err := s.Compile(alg, lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		allocs = testing.AllocsPerRun(1000, func() {
+			if _, err := c.Take(ctx, "existing", 1); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%v: a compiled limit's Take on an existing key allocates %v times, want 0", alg, allocs)
+		}
 	}
 }
 

@@ -107,20 +107,16 @@ func leakyBucket(s *State, now int64, p *Params, n uint64, d *Decision) {
 // limit change TAT is read as it is: a key whose TAT lies further ahead than the new
 // capacity allows is over the lowered limit, and denies even n == 0 until it drains.
 func gcra(s *State, now int64, p *Params, n uint64, d *Decision) {
-	if p.T != 0 && s.X == 0 {
-		gcraWhole(s, now, p, n, d)
+	if p.T == 0 || s.X != 0 {
+		gcraExact(s, now, p, n, d)
 		return
 	}
-	gcraExact(s, now, p, n, d)
-}
-
-// gcraWhole is gcra when T = Period/Rate is a whole number of nanoseconds and the TAT has
-// no fraction, as every TAT written under such a limit: the amount in use, (TAT − now)·Rate
-// unit·nanoseconds, is then w·Rate for a backlog of w whole nanoseconds, and every quotient
-// of decide by Rate is exact. It decides in w with one 64-bit division. Validate bounds
-// Cap·T by 2^62 and a TAT lies at most Cap·T (under the largest limit in range) past the
-// instant it was written, so w + n·T fits in 64 bits.
-func gcraWhole(s *State, now int64, p *Params, n uint64, d *Decision) {
+	// When T = Period/Rate is a whole number of nanoseconds and the TAT has no fraction, as
+	// every TAT written under such a limit, the amount in use, (TAT − now)·Rate
+	// unit·nanoseconds, is w·Rate for a backlog of w whole nanoseconds, and every quotient
+	// of decide by Rate is exact: decideWhole decides in w with one 64-bit division.
+	// Validate bounds Cap·T by 2^62 and a TAT lies at most Cap·T (under the largest limit
+	// in range) past the instant it was written, so w + n·T fits in 64 bits.
 	var w uint64 // TAT − now, when the TAT is ahead
 	if s.At > now {
 		w = uint64(s.At - now)
