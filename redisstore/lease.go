@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,8 +79,8 @@ const (
 // documentation for why, and for the bounds). Create it with [NewLease]; it is safe for
 // concurrent use, and owns one background goroutine, which [LeaseStore.Close] stops.
 type LeaseStore struct {
-	strict   *Store // validation, key layout, retries, breaker and policy answers
-	client   redis.UniversalClient
+	strict   *Store    // validation, key layout, retries, breaker and policy answers
+	conn     leaseConn // the pipelined round trips
 	accuracy float64
 	interval int64 // nanoseconds
 	idle     int64
@@ -142,12 +141,26 @@ var _ ratelimit.Store = (*LeaseStore)(nil)
 // NewLease returns a LeaseStore on client, configured by opts (nil means defaults). The
 // caller owns client: [LeaseStore.Close] does not close it.
 func NewLease(client redis.UniversalClient, opts *LeaseOptions) *LeaseStore {
+	return openLease(&goRedis{c: client}, opts)
+}
+
+// NewLeaseFrom returns a LeaseStore that sends its round trips through the client of
+// store, whichever it is: go-redis ([New]), rueidis ([NewRueidis], whose DoMulti carries
+// each refill), or the client [DialRueidis] is connecting, so that a service opens one
+// client for both modes and starts while Redis is down. Only the client is shared: opts
+// configures the LeaseStore as for [NewLease] (give it store's Prefix for the two to
+// share keys). Close the LeaseStore before store, which may close the client.
+func NewLeaseFrom(store *Store, opts *LeaseOptions) *LeaseStore {
+	return openLease(store.backend, opts)
+}
+
+func openLease(b backend, opts *LeaseOptions) *LeaseStore {
 	var o LeaseOptions
 	if opts != nil {
 		o = *opts
 	}
 	s := &LeaseStore{
-		client:   client,
+		conn:     leaseConnOf(b),
 		accuracy: o.Accuracy,
 		interval: int64(o.Interval),
 		idle:     int64(o.IdleAfter),
@@ -160,7 +173,7 @@ func NewLease(client redis.UniversalClient, opts *LeaseOptions) *LeaseStore {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultLeaseTimeout
 	}
-	s.strict = build(&goRedis{c: client}, &o.Options)
+	s.strict = build(b, &o.Options)
 	if s.accuracy == 0 {
 		s.accuracy = DefaultLeaseAccuracy
 	}
@@ -276,321 +289,6 @@ func (s *LeaseStore) entry(key string, alg ratelimit.Algorithm) *lease {
 		sh.m[k] = e
 	}
 	return e
-}
-
-func (s *LeaseStore) enqueue(e *lease) {
-	s.pendMu.Lock()
-	s.pending = append(s.pending, e)
-	s.pendMu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// loop is the store's goroutine: it sends the refills as they are asked for, batched per
-// round trip, and sweeps idle keys every Interval. It exits when Close is called.
-func (s *LeaseStore) loop() {
-	defer close(s.done)
-	tick := time.NewTicker(time.Duration(s.interval))
-	defer tick.Stop()
-	var batch []*lease
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-s.wake:
-		case <-tick.C:
-			s.sweep(s.run)
-		}
-		s.pendMu.Lock()
-		batch, s.pending = s.pending, batch[:0]
-		s.pendMu.Unlock()
-		for b := batch; len(b) > 0; {
-			n := min(len(b), maxRefill)
-			s.refill(b[:n])
-			b = b[n:]
-		}
-		clear(batch)
-	}
-}
-
-// maxRefill is the most keys one refill round trip asks for: a round trip must finish
-// within the Timeout, on a loaded machine too.
-const maxRefill = 256
-
-// grantReq is one key's part of a refill round trip.
-type grantReq struct {
-	e    *lease
-	want uint64
-	cmd  *redis.Cmd
-}
-
-// refill asks Redis for the leases of batch in one pipelined round trip.
-func (s *LeaseStore) refill(batch []*lease) {
-	reqs := make([]grantReq, 0, len(batch))
-	for _, e := range batch {
-		e.mu.Lock()
-		if e.gone {
-			e.pending = false
-			e.mu.Unlock()
-			continue
-		}
-		p := e.p
-		if e.since > 0 {
-			lasted := s.now() - e.since
-			switch {
-			case lasted < s.interval:
-				e.chunk = min(2*e.chunk, s.maxChunk(p))
-			case lasted > 4*s.interval:
-				e.chunk = max(e.chunk/2, e.want, 1)
-			}
-		}
-		var want uint64
-		if e.units < e.chunk {
-			want = e.chunk - e.units
-		}
-		want = min(max(want, e.want), p.Cap)
-		if want == 0 {
-			e.pending = false
-			e.mu.Unlock()
-			continue
-		}
-		args := []any{"evalsha", leaseGrant.hashArg, 1, e.rkey,
-			strconv.FormatUint(p.Rate, 10), strconv.FormatUint(p.Period/1000, 10),
-			strconv.FormatUint(p.Cap, 10), strconv.FormatUint(want, 10),
-			strconv.FormatInt(fillMicros(p), 10), algCodes[e.k.alg]}
-		e.mu.Unlock()
-		reqs = append(reqs, grantReq{e: e, want: want, cmd: redis.NewCmd(context.Background(), args...)})
-	}
-	if len(reqs) == 0 {
-		return
-	}
-	sent := s.now()
-	cmds := make([]*redis.Cmd, len(reqs))
-	for i := range reqs {
-		cmds[i] = reqs[i].cmd
-	}
-	ran := false
-	answer, err := s.strict.guard.Do(s.run, func(ctx context.Context) error {
-		ran = true
-		s.rounds.Add(1)
-		s.scripts.Add(uint64(len(cmds)))
-		return s.pipeline(ctx, leaseGrant, cmds)
-	}, func(err error) error { return fmt.Errorf("redisstore: lease refill of %d keys: %w", len(reqs), err) })
-	for i := range reqs {
-		reqs[i].cmd = cmds[i] // pipeline replaces the commands it sent again by EVAL
-	}
-	now := s.now()
-	if err == nil {
-		s.down.Store(false)
-		s.rtt.Store(now - sent)
-	} else if answer {
-		s.down.Store(true)
-		s.strict.guard.Report(err)
-	}
-	for i := range reqs {
-		s.apply(&reqs[i], sent, now, ran, err)
-	}
-}
-
-// apply records the reply to one grant. A failed grant that was sent may have been applied
-// by Redis: its units are lost to this window (never spent), which can only under-admit.
-func (s *LeaseStore) apply(r *grantReq, sent, now int64, ran bool, failed error) {
-	e := r.e
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.pending, e.want = false, 0
-	var g grant
-	err := failed
-	if err == nil {
-		g, err = decodeGrant(r.cmd)
-	}
-	if err != nil {
-		if ran {
-			s.lost.Add(r.want)
-		}
-		e.wait = now + s.interval
-		if failed == nil {
-			s.strict.guard.Report(fmt.Errorf("redisstore: lease refill %q: %w", e.k.key, err))
-		}
-		return
-	}
-	s.granted.Add(g.granted)
-	// The grant ran after sent, so its window ends at most until after sent: a lease never
-	// outlives its window, whatever the round trip took.
-	expires := sent + g.until*1000
-	if g.start != e.start || now >= e.expires {
-		e.units, e.start, e.expires = 0, g.start, expires
-	} else {
-		e.expires = min(e.expires, expires)
-	}
-	e.units += g.granted
-	e.left = g.left
-	e.since = now
-	if g.granted < r.want && g.left == 0 {
-		// Nothing left: a fixed window has nothing until it ends; a sliding window counter
-		// frees units as the previous window's weight decays.
-		e.wait = now + s.interval
-		if e.k.alg == ratelimit.FixedWindow {
-			e.wait = e.expires
-		}
-	}
-	if now >= e.expires {
-		e.units = 0
-	}
-}
-
-// grant is a decoded reply of the grant script.
-type grant struct {
-	granted, left uint64
-	start, until  int64 // window start and µs until its end
-}
-
-// decodeGrant reads the reply of the grant script, checking every element.
-func decodeGrant(cmd *redis.Cmd) (grant, error) {
-	v, err := cmd.Result()
-	if err != nil {
-		return grant{}, err
-	}
-	x, err := decodeGoRedis(v, 4)
-	if err != nil {
-		return grant{}, err
-	}
-	if x[0] < 0 || x[1] < 0 || x[2] < 0 || x[3] <= 0 {
-		return grant{}, fmt.Errorf("%w: %v", errReply, x)
-	}
-	return grant{granted: uint64(x[0]), left: uint64(x[1]), start: x[2], until: x[3]}, nil
-}
-
-// pipeline sends cmds, scripts of sc by EVALSHA, in one pipelined round trip. When the
-// server answers NOSCRIPT (a restart, a failover: NOSCRIPT proves the script did not run),
-// it loads sc on every primary and sends those commands again, by EVALSHA. Each command
-// is marked not retryable, so go-redis never sends one twice. It returns an error when the
-// round trip failed as a whole; each command holds its own reply or error.
-func (s *LeaseStore) pipeline(ctx context.Context, sc *script, cmds []*redis.Cmd) error {
-	send := func(cmds []*redis.Cmd) error {
-		pipe := s.client.Pipeline()
-		for _, c := range cmds {
-			_ = pipe.Process(ctx, noRetryCmd{c})
-		}
-		_, err := pipe.Exec(ctx)
-		var re redis.Error
-		if err != nil && errors.As(err, &re) {
-			return nil // a reply of one command, kept in it
-		}
-		return err
-	}
-	if err := send(cmds); err != nil {
-		return err
-	}
-	var again []*redis.Cmd
-	for i, c := range cmds {
-		if isNoScript(c.Err()) {
-			cmds[i] = redis.NewCmd(ctx, c.Args()...)
-			again = append(again, cmds[i])
-		}
-	}
-	if len(again) == 0 {
-		return nil
-	}
-	if err := s.loadScript(ctx, sc); err != nil {
-		return err
-	}
-	return send(again)
-}
-
-// loadScript loads sc on the server, or on every primary of a Cluster.
-func (s *LeaseStore) loadScript(ctx context.Context, sc *script) error {
-	if cc, ok := s.client.(*redis.ClusterClient); ok {
-		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-			return c.ScriptLoad(ctx, sc.src).Err()
-		})
-	}
-	return s.client.ScriptLoad(ctx, sc.src).Err()
-}
-
-// release gives back the unspent units of leases, one script per key in one pipelined
-// round trip, never retried: a release applied twice would free units still counted.
-func (s *LeaseStore) release(ctx context.Context, ls []*lease) error {
-	now := s.now()
-	var cmds []*redis.Cmd
-	var units []uint64
-	for _, e := range ls {
-		e.mu.Lock()
-		u := e.units
-		if now >= e.expires {
-			u = 0
-		}
-		e.units = 0
-		start := e.start
-		e.mu.Unlock()
-		if u == 0 {
-			continue
-		}
-		cmds = append(cmds, redis.NewCmd(ctx, "evalsha", leaseRelease.hashArg, 1, e.rkey,
-			algCodes[e.k.alg], strconv.FormatInt(start, 10), strconv.FormatUint(u, 10)))
-		units = append(units, u)
-	}
-	if len(cmds) == 0 {
-		return nil
-	}
-	ctx, cancel := s.strict.guard.Context(ctx)
-	defer cancel()
-	s.rounds.Add(1)
-	s.scripts.Add(uint64(len(cmds)))
-	if err := s.pipeline(ctx, leaseRelease, cmds); err != nil {
-		for _, u := range units {
-			s.lost.Add(u)
-		}
-		return fmt.Errorf("redisstore: lease release of %d keys: %w", len(cmds), err)
-	}
-	var first error
-	for i, c := range cmds {
-		v, err := c.Result()
-		var back []int64
-		if err == nil {
-			back, err = decodeGoRedis(v, 1)
-		}
-		if err != nil || back[0] < 0 {
-			s.lost.Add(units[i])
-			if first == nil {
-				first = fmt.Errorf("redisstore: lease release: %w", err)
-			}
-			continue
-		}
-		s.released.Add(uint64(back[0]))
-		s.lost.Add(units[i] - min(units[i], uint64(back[0])))
-	}
-	return first
-}
-
-// sweep releases and drops the keys idle for IdleAfter, and drops without a round trip
-// those whose lease has expired.
-func (s *LeaseStore) sweep(ctx context.Context) {
-	now := s.now()
-	var idle []*lease
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		for k, e := range sh.m {
-			e.mu.Lock()
-			if !e.pending && now-e.used >= s.idle {
-				e.gone = true
-				delete(sh.m, k)
-				if e.units > 0 && now < e.expires {
-					idle = append(idle, e)
-				}
-			}
-			e.mu.Unlock()
-		}
-		sh.mu.Unlock()
-	}
-	if len(idle) > 0 {
-		if err := s.release(ctx, idle); err != nil {
-			s.strict.guard.Report(err)
-		}
-	}
 }
 
 // Reset implements [ratelimit.Store]: it drops the key's local lease and deletes its state

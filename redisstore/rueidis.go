@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/redis/rueidis"
 )
@@ -23,20 +22,7 @@ func (r *rueidisBackend) eval(ctx context.Context, sc *script, keys, args []stri
 	if err := res.Error(); err != nil && isNoScript(err) {
 		res = r.c.Do(ctx, r.c.B().Eval().Script(sc.src).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build())
 	}
-	if err := res.Error(); err != nil {
-		return nil, err
-	}
-	msgs, err := res.ToArray()
-	if err != nil || len(msgs) != want {
-		return nil, fmt.Errorf("%w: %v (%d elements)", errReply, err, len(msgs))
-	}
-	x := make([]int64, want)
-	for i := range msgs {
-		if x[i], err = msgs[i].AsInt64(); err != nil {
-			return nil, fmt.Errorf("%w: element %d: %v", errReply, i, err)
-		}
-	}
-	return x, nil
+	return decodeRueidis(res, want)
 }
 
 func (r *rueidisBackend) del(ctx context.Context, key string) error {
