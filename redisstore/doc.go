@@ -111,8 +111,16 @@
 // lock and a few integers, never a round trip; refills are sent in the background, many
 // keys per pipelined round trip, as soon as a lease falls below half its size; keys that
 // nobody asks about cost nothing, and a key idle for [LeaseOptions.IdleAfter] gives its
-// unspent units back and leaves memory. A LeaseStore shares its keys with a [Store] of the
-// same prefix: strict and leased processes can share one limit.
+// unspent units back and leaves memory. [LeaseOptions.MaxKeys] bounds the keys in local
+// memory: a new key beyond it evicts the least recently used of a sample of its shard,
+// whose unspent units are given back in the next round trip, as an idle key's are (a
+// release that fails counts them in lost(W) below). A LeaseStore shares its keys with a
+// [Store] of the same prefix: strict and leased processes can share one limit, and
+// [NewLeaseFrom] builds one on the client of a Store, go-redis or rueidis.
+//
+// A key's first decision finds no lease: it is denied while the first grant is on its
+// way, unless [LeaseOptions.FirstWait] lets it wait for that grant (a service in front
+// of users should, so that no user's first request is refused for want of a lease).
 //
 // A grant runs the algorithm's own script step, the one single decisions run, with n the
 // lesser of the lease size and what the key has left, so Redis holds exactly the state

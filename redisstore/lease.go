@@ -63,6 +63,18 @@ type LeaseOptions struct {
 	// IdleAfter is how long a key may go without a decision before its unspent units are
 	// given back to Redis and it leaves local memory. Default 10 Intervals.
 	IdleAfter time.Duration
+
+	// MaxKeys bounds the keys held in local memory (each shard of the store holds at
+	// most 1/64 of it, so eviction may start slightly below). A new key beyond it evicts
+	// the least recently used of eight keys of its shard, whose unspent units are given
+	// back to Redis in the next round trip, as an idle key's are. Default 1,048,576.
+	MaxKeys int
+
+	// FirstWait is how long a key's first decision in this store, which finds no lease
+	// yet, may wait for its first grant, within the caller's context; a later decision
+	// never waits. 0, the default, never waits: the first call is denied with a
+	// RetryAfter of one round trip while its lease is on the way.
+	FirstWait time.Duration
 }
 
 // Default values of LeaseOptions.
@@ -70,6 +82,7 @@ const (
 	DefaultLeaseAccuracy = 0.01
 	DefaultLeaseInterval = 100 * time.Millisecond
 	DefaultLeaseTimeout  = 500 * time.Millisecond
+	DefaultLeaseMaxKeys  = 1 << 20
 )
 
 // LeaseStore is a [ratelimit.Store] that decides from leases held in local memory: units
@@ -84,6 +97,8 @@ type LeaseStore struct {
 	accuracy float64
 	interval int64 // nanoseconds
 	idle     int64
+	first    time.Duration
+	shardMax int       // keys one shard holds at most
 	base     time.Time // origin of the local monotonic clock
 	seed     maphash.Seed
 	shards   [leaseShards]leaseShard
@@ -91,7 +106,8 @@ type LeaseStore struct {
 	run     context.Context // of the background round trips; cancelled by Close
 	stopRun context.CancelFunc
 	pendMu  sync.Mutex
-	pending []*lease
+	pending []*lease // to refill
+	evicted []*lease // to release
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -101,14 +117,16 @@ type LeaseStore struct {
 	down atomic.Bool  // the last round trip failed
 	rtt  atomic.Int64 // nanoseconds of the last successful refill round trip
 
-	decisions, allowed, rounds, scripts, granted, released, lost atomic.Uint64
+	decisions, allowed, rounds, scripts, granted, released, lost, evictions atomic.Uint64
 }
 
 const leaseShards = 64
 
+// leaseShard holds the leases whose hash falls in it, by hash: one hash of the key finds
+// its shard and its lease. Leases whose hashes collide are chained by next.
 type leaseShard struct {
 	mu sync.RWMutex
-	m  map[leaseKey]*lease
+	m  map[uint64]*lease
 	_  [40]byte // keep shards on separate cache lines
 }
 
@@ -117,10 +135,13 @@ type leaseKey struct {
 	alg ratelimit.Algorithm
 }
 
-// lease is one key's local state. Every field is guarded by mu.
+// lease is one key's local state. Every field but next is guarded by mu; next, by the
+// shard's mu.
 type lease struct {
 	mu      sync.Mutex
 	k       leaseKey
+	hash    uint64
+	next    *lease // of the same hash
 	rkey    string
 	p       algo.Params
 	units   uint64 // granted and unspent, valid until expires
@@ -134,6 +155,9 @@ type lease struct {
 	wait    int64  // local ns before which no refill is asked (Redis had none, or failed)
 	used    int64  // local ns of the last decision
 	gone    bool   // dropped from its shard: a new lease takes its place
+
+	decided, allowed uint64        // decisions and admissions not yet added to the store's counters
+	first            chan struct{} // closed when the first grant's reply is applied; nil when none waits
 }
 
 var _ ratelimit.Store = (*LeaseStore)(nil)
@@ -186,8 +210,14 @@ func openLease(b backend, opts *LeaseOptions) *LeaseStore {
 	if s.idle <= 0 {
 		s.idle = 10 * s.interval
 	}
+	maxKeys := o.MaxKeys
+	if maxKeys <= 0 {
+		maxKeys = DefaultLeaseMaxKeys
+	}
+	s.shardMax = max(1, maxKeys/leaseShards)
+	s.first = max(o.FirstWait, 0)
 	for i := range s.shards {
-		s.shards[i].m = make(map[leaseKey]*lease)
+		s.shards[i].m = make(map[uint64]*lease)
 	}
 	s.run, s.stopRun = context.WithCancel(context.Background())
 	go s.loop()
@@ -217,78 +247,171 @@ func (s *LeaseStore) Take(ctx context.Context, key string, alg ratelimit.Algorit
 	if alg != ratelimit.FixedWindow && alg != ratelimit.SlidingWindowCounter {
 		return ratelimit.Result{}, fmt.Errorf("%w: redisstore: the lease strategy decides fixed_window and sliding_window_counter, not %v", ratelimit.ErrInvalidAlgorithm, alg)
 	}
-	s.decisions.Add(1)
 	now := s.now()
 	e := s.entry(key, alg)
+	allowed, d, first := s.decide(e, now, p, cost, 1)
+	if first != nil {
+		allowed, d = s.waitFirst(ctx, e, first, p, cost)
+	}
+	if !allowed && s.down.Load() {
+		return s.strict.guard.Answer(ctx, key, alg, limit, n, p, fmt.Errorf("redisstore: take %q: %w", key, errLeaseDown))
+	}
+	return d.Result(p), nil
+}
+
+// decide spends cost units of e's lease at now, asking for a refill when it runs low, and
+// counts calls decisions (0 when deciding a call again). It returns, besides the decision,
+// the channel a first decision may wait on: not nil only when the store waits for first
+// grants and e has had none.
+func (s *LeaseStore) decide(e *lease, now int64, p algo.Params, cost, calls uint64) (bool, algo.Decision, chan struct{}) {
 	e.mu.Lock()
-	for e.gone { // dropped by the sweep or Reset after the lookup
+	for e.gone { // dropped by the sweep, eviction or Reset after the lookup
 		e.mu.Unlock()
-		e = s.entry(key, alg)
+		e = s.entry(e.k.key, e.k.alg)
 		e.mu.Lock()
 	}
 	if e.p != p { // a new key, or a changed limit: the first lease is the largest
 		e.p = p
 		e.chunk = max(s.maxChunk(p), cost)
 	}
-	e.used = now
-	if now >= e.expires {
-		e.units = 0
-	}
-	var d algo.Decision
-	if cost <= e.units {
-		e.units -= cost
-		d.Allowed = true
-	}
-	// Ask for more when the lease is below half its size, or cannot serve this call.
-	if !e.pending && now >= e.wait && (2*e.units < e.chunk || !d.Allowed) {
-		e.pending, e.want = true, cost
+	e.decided += calls
+	allowed, ask := e.spend(now, cost)
+	if ask {
 		s.enqueue(e)
-	} else if e.pending && !d.Allowed {
-		e.want = max(e.want, cost)
 	}
-	d.Remaining = e.units + e.left
-	if e.expires > now {
-		d.ResetAfter = e.expires - now
-	}
-	if !d.Allowed {
-		switch {
-		case now < e.wait && e.left == 0 && alg == ratelimit.FixedWindow && e.expires > now:
-			d.RetryAfter = e.expires - now // nothing left until the window ends
-		default:
-			d.RetryAfter = max(s.rtt.Load(), int64(100*time.Microsecond))
+	d := e.decision(now, allowed, s.rtt.Load())
+	var first chan struct{}
+	if !allowed && s.first > 0 && e.since == 0 && e.pending {
+		if e.first == nil {
+			e.first = make(chan struct{})
 		}
+		first = e.first
 	}
 	e.mu.Unlock()
-	if !d.Allowed && s.down.Load() {
-		return s.strict.guard.Answer(ctx, key, alg, limit, n, p, fmt.Errorf("redisstore: take %q: %w", key, errLeaseDown))
+	return allowed, d, first
+}
+
+// waitFirst waits for the first grant of e, at most FirstWait and within ctx, then
+// decides again; that decision does not wait.
+func (s *LeaseStore) waitFirst(ctx context.Context, e *lease, first chan struct{}, p algo.Params, cost uint64) (bool, algo.Decision) {
+	t := time.NewTimer(s.first)
+	select {
+	case <-first:
+	case <-t.C:
+	case <-ctx.Done():
 	}
-	if d.Allowed {
-		s.allowed.Add(1)
-	}
-	return d.Result(p), nil
+	t.Stop()
+	allowed, d, _ := s.decide(e, s.now(), p, cost, 0)
+	return allowed, d
 }
 
 // errLeaseDown is the cause of a policy answer: the lease could not serve the call and the
 // last round trip to Redis failed.
 var errLeaseDown = errors.New("lease exhausted while Redis is unavailable")
 
+// hash returns the hash of (key, alg), which picks the shard and the lease in it.
+func (s *LeaseStore) hash(key string, alg ratelimit.Algorithm) uint64 {
+	return maphash.String(s.seed, key) ^ uint64(alg)*0x9e3779b97f4a7c15
+}
+
+// shard returns the shard of hash h.
+func (s *LeaseStore) shard(h uint64) *leaseShard { return &s.shards[h>>58] }
+
+// find returns the lease of (key, alg) in sh's chain for h, or nil. The caller holds sh.mu.
+func (sh *leaseShard) find(h uint64, key string, alg ratelimit.Algorithm) *lease {
+	e := sh.m[h]
+	for e != nil && (e.k.alg != alg || e.k.key != key) {
+		e = e.next
+	}
+	return e
+}
+
 // entry returns the lease of (key, alg), creating it.
 func (s *LeaseStore) entry(key string, alg ratelimit.Algorithm) *lease {
-	k := leaseKey{key, alg}
-	sh := &s.shards[maphash.String(s.seed, key)%leaseShards]
+	h := s.hash(key, alg)
+	sh := s.shard(h)
 	sh.mu.RLock()
-	e := sh.m[k]
+	e := sh.find(h, key, alg)
 	sh.mu.RUnlock()
 	if e != nil {
 		return e
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e = sh.m[k]; e == nil {
-		e = &lease{k: k, rkey: s.strict.key(key, alg)}
-		sh.m[k] = e
+	if e = sh.find(h, key, alg); e == nil {
+		if len(sh.m) >= s.shardMax {
+			s.evictOne(sh)
+		}
+		e = &lease{k: leaseKey{key, alg}, hash: h, rkey: s.strict.key(key, alg), next: sh.m[h]}
+		sh.m[h] = e
 	}
 	return e
+}
+
+// drop removes e from sh, whose mu the caller holds, as e.mu, and marks it gone, adding
+// its counts to the store's.
+func (s *LeaseStore) drop(sh *leaseShard, e *lease) {
+	e.gone = true
+	s.fold(e)
+	if p := sh.m[e.hash]; p == e {
+		if e.next != nil {
+			sh.m[e.hash] = e.next
+		} else {
+			delete(sh.m, e.hash)
+		}
+	} else {
+		for ; p != nil; p = p.next {
+			if p.next == e {
+				p.next = e.next
+				break
+			}
+		}
+	}
+}
+
+// fold adds e's decisions and admissions to the store's counters. The caller holds e.mu.
+func (s *LeaseStore) fold(e *lease) {
+	s.decisions.Add(e.decided)
+	s.allowed.Add(e.allowed)
+	e.decided, e.allowed = 0, 0
+}
+
+// evictionSample is the number of keys examined to choose the one to evict.
+const evictionSample = 8
+
+// evictOne drops the least recently used of a few leases of sh, whose mu the caller
+// holds, preferring one without a refill in flight, and queues its unspent units to be
+// given back.
+func (s *LeaseStore) evictOne(sh *leaseShard) {
+	var victim *lease
+	var victimUsed int64
+	var victimPending bool
+	seen := 0
+	for _, head := range sh.m { // map order is random: a sample
+		for e := head; e != nil && seen < evictionSample; e = e.next {
+			seen++
+			e.mu.Lock()
+			used, pending := e.used, e.pending
+			e.mu.Unlock()
+			if victim == nil || victimPending && !pending || pending == victimPending && used < victimUsed {
+				victim, victimUsed, victimPending = e, used, pending
+			}
+		}
+		if seen >= evictionSample {
+			break
+		}
+	}
+	if victim == nil {
+		return
+	}
+	victim.mu.Lock()
+	s.drop(sh, victim)
+	victim.mu.Unlock()
+	s.evictions.Add(1)
+	s.pendMu.Lock()
+	s.evicted = append(s.evicted, victim)
+	s.pendMu.Unlock()
+	s.signal()
 }
 
 // Reset implements [ratelimit.Store]: it drops the key's local lease and deletes its state
@@ -297,13 +420,14 @@ func (s *LeaseStore) Reset(ctx context.Context, key string, alg ratelimit.Algori
 	if err := s.strict.Reset(ctx, key, alg); err != nil {
 		return err
 	}
-	sh := &s.shards[maphash.String(s.seed, key)%leaseShards]
+	h := s.hash(key, alg)
+	sh := s.shard(h)
 	sh.mu.Lock()
-	if e := sh.m[leaseKey{key, alg}]; e != nil {
+	if e := sh.find(h, key, alg); e != nil {
 		e.mu.Lock()
-		e.gone, e.units = true, 0
+		s.drop(sh, e)
+		e.units = 0
 		e.mu.Unlock()
-		delete(sh.m, leaseKey{key, alg})
 	}
 	sh.mu.Unlock()
 	return nil
@@ -326,12 +450,23 @@ func (s *LeaseStore) Close(ctx context.Context) error {
 		for i := range s.shards {
 			sh := &s.shards[i]
 			sh.mu.Lock()
-			for k, e := range sh.m {
-				all = append(all, e)
-				delete(sh.m, k)
+			n := len(all)
+			for _, head := range sh.m {
+				for e := head; e != nil; e = e.next {
+					all = append(all, e)
+				}
+			}
+			for _, e := range all[n:] {
+				e.mu.Lock()
+				s.drop(sh, e)
+				e.mu.Unlock()
 			}
 			sh.mu.Unlock()
 		}
+		s.pendMu.Lock()
+		all = append(all, s.evicted...)
+		s.evicted = nil
+		s.pendMu.Unlock()
 		err = s.release(ctx, all)
 		s.strict.guard.Close()
 	})
@@ -348,11 +483,30 @@ type LeaseStats struct {
 	Released  uint64 // unspent units given back
 	Lost      uint64 // units asked for or held whose fate is unknown (a failed round trip): never spent
 	Failures  uint64 // round trips that failed
+	Evicted   uint64 // keys dropped from local memory by MaxKeys
+	Keys      int    // keys in local memory now
 }
 
-// Stats returns the store's counters.
+// Stats returns the store's counters. It visits every key in local memory: decisions
+// are counted per key, with no shared counter on their path.
 func (s *LeaseStore) Stats() LeaseStats {
+	keys := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		for _, head := range sh.m {
+			for e := head; e != nil; e = e.next {
+				keys++
+				e.mu.Lock()
+				s.fold(e)
+				e.mu.Unlock()
+			}
+		}
+		sh.mu.RUnlock()
+	}
 	return LeaseStats{
+		Keys:      keys,
+		Evicted:   s.evictions.Load(),
 		Decisions: s.decisions.Load(),
 		Allowed:   s.allowed.Load(),
 		Rounds:    s.rounds.Load(),

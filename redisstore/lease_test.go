@@ -164,19 +164,8 @@ func TestLeaseIdle(t *testing.T) {
 	}
 	pollUntil(t, 5*time.Second, "the idle key's lease released", func() bool { return count(t, c, rkey) == allowed })
 	pollUntil(t, 5*time.Second, "the idle key dropped", func() bool {
-		return s.keys() == 0
+		return s.Stats().Keys == 0
 	})
-}
-
-// keys returns the number of leases held in memory.
-func (s *LeaseStore) keys() int {
-	n := 0
-	for i := range s.shards {
-		s.shards[i].mu.RLock()
-		n += len(s.shards[i].m)
-		s.shards[i].mu.RUnlock()
-	}
-	return n
 }
 
 func TestLeaseErrors(t *testing.T) {

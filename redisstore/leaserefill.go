@@ -5,14 +5,17 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/go-ratelimit/ratelimit"
 )
 
 func (s *LeaseStore) enqueue(e *lease) {
 	s.pendMu.Lock()
 	s.pending = append(s.pending, e)
 	s.pendMu.Unlock()
+	s.signal()
+}
+
+// signal wakes the store's goroutine.
+func (s *LeaseStore) signal() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -36,7 +39,14 @@ func (s *LeaseStore) loop() {
 		}
 		s.pendMu.Lock()
 		batch, s.pending = s.pending, batch[:0]
+		evicted := s.evicted
+		s.evicted = nil
 		s.pendMu.Unlock()
+		if len(evicted) > 0 {
+			if err := s.release(s.run, evicted); err != nil {
+				s.strict.guard.Report(err)
+			}
+		}
 		for b := batch; len(b) > 0; {
 			n := min(len(b), maxRefill)
 			s.refill(b[:n])
@@ -91,29 +101,15 @@ func (s *LeaseStore) refill(batch []*lease) {
 func (s *LeaseStore) grantArgs(e *lease) (uint64, []string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.gone {
-		e.pending = false
-		return 0, nil
+	want := uint64(0)
+	if !e.gone {
+		want = e.resize(s.now(), s.interval, s.maxChunk(e.p))
 	}
-	p := e.p
-	if e.since > 0 {
-		lasted := s.now() - e.since
-		switch {
-		case lasted < s.interval:
-			e.chunk = min(2*e.chunk, s.maxChunk(p))
-		case lasted > 4*s.interval:
-			e.chunk = max(e.chunk/2, e.want, 1)
-		}
-	}
-	var want uint64
-	if e.units < e.chunk {
-		want = e.chunk - e.units
-	}
-	want = min(max(want, e.want), p.Cap)
 	if want == 0 {
 		e.pending = false
 		return 0, nil
 	}
+	p := e.p
 	return want, []string{strconv.FormatUint(p.Rate, 10), strconv.FormatUint(p.Period/1000, 10),
 		strconv.FormatUint(p.Cap, 10), strconv.FormatUint(want, 10),
 		strconv.FormatInt(fillMicros(p), 10), algCodes[e.k.alg]}
@@ -125,7 +121,10 @@ func (s *LeaseStore) grantArgs(e *lease) (uint64, []string) {
 func (s *LeaseStore) apply(e *lease, want uint64, c *leaseCall, sent, now int64, ran bool, failed error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.pending, e.want = false, 0
+	if e.first != nil {
+		close(e.first) // a first decision waiting decides again
+		e.first = nil
+	}
 	var g grant
 	err := failed
 	if err == nil {
@@ -135,34 +134,20 @@ func (s *LeaseStore) apply(e *lease, want uint64, c *leaseCall, sent, now int64,
 		if ran {
 			s.lost.Add(want)
 		}
-		e.wait = now + s.interval
+		e.failed(now, s.interval)
 		if failed == nil {
 			s.strict.guard.Report(fmt.Errorf("redisstore: lease refill %q: %w", e.k.key, err))
 		}
 		return
 	}
 	s.granted.Add(g.granted)
-	// The grant ran after sent, so its window ends at most until after sent: a lease never
-	// outlives its window, whatever the round trip took.
-	expires := sent + g.until*1000
-	if g.start != e.start || now >= e.expires {
-		e.units, e.start, e.expires = 0, g.start, expires
-	} else {
-		e.expires = min(e.expires, expires)
-	}
-	e.units += g.granted
-	e.left = g.left
-	e.since = now
-	if g.granted < want && g.left == 0 {
-		// Nothing left: a fixed window has nothing until it ends; a sliding window counter
-		// frees units as the previous window's weight decays.
-		e.wait = now + s.interval
-		if e.k.alg == ratelimit.FixedWindow {
-			e.wait = e.expires
-		}
-	}
-	if now >= e.expires {
-		e.units = 0
+	e.record(g, want, sent, now, s.interval)
+	if e.gone && e.unspent(now) > 0 {
+		// Evicted while the grant was on its way: give its units back with the evicted.
+		s.pendMu.Lock()
+		s.evicted = append(s.evicted, e)
+		s.pendMu.Unlock()
+		s.signal()
 	}
 }
 
@@ -192,10 +177,7 @@ func (s *LeaseStore) release(ctx context.Context, ls []*lease) error {
 	var units []uint64
 	for _, e := range ls {
 		e.mu.Lock()
-		u := e.units
-		if now >= e.expires {
-			u = 0
-		}
+		u := e.unspent(now)
 		e.units = 0
 		start := e.start
 		e.mu.Unlock()
@@ -243,16 +225,21 @@ func (s *LeaseStore) release(ctx context.Context, ls []*lease) error {
 // those whose lease has expired.
 func (s *LeaseStore) sweep(ctx context.Context) {
 	now := s.now()
-	var idle []*lease
+	var idle, chain []*lease
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		for k, e := range sh.m {
+		chain = chain[:0]
+		for _, head := range sh.m {
+			for e := head; e != nil; e = e.next {
+				chain = append(chain, e)
+			}
+		}
+		for _, e := range chain {
 			e.mu.Lock()
 			if !e.pending && now-e.used >= s.idle {
-				e.gone = true
-				delete(sh.m, k)
-				if e.units > 0 && now < e.expires {
+				s.drop(sh, e)
+				if e.unspent(now) > 0 {
 					idle = append(idle, e)
 				}
 			}
