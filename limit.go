@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-ratelimit/ratelimit/internal/errwrap"
 )
 
 // Limit is a rate: Rate events per Period, with an optional Burst.
@@ -109,11 +111,11 @@ var units = map[string]time.Duration{
 // "50/1h30m", "10/s burst 20". The result is validated as by [Limit.Validate].
 func ParseLimit(s string) (Limit, error) {
 	l, err := parseLimit(s)
-	if err != nil {
-		return Limit{}, fmt.Errorf("ratelimit: parse limit %q: %w", s, err)
+	if err == nil {
+		err = l.Validate()
 	}
-	if err := l.Validate(); err != nil {
-		return Limit{}, fmt.Errorf("ratelimit: parse limit %q: %w", s, err)
+	if err != nil {
+		return Limit{}, errwrap.Op("ratelimit", fmt.Sprintf("parse limit %q", s), err)
 	}
 	return l, nil
 }

@@ -51,6 +51,19 @@ func TestParseLimitRejects(t *testing.T) {
 			t.Errorf("ParseLimit(%q) = %+v, nil; want an error", in, l)
 		} else if !strings.HasPrefix(err.Error(), "ratelimit: parse limit") {
 			t.Errorf("ParseLimit(%q) error %q lacks the package prefix", in, err)
+		} else if n := strings.Count(err.Error(), "ratelimit: "); n != 1 {
+			t.Errorf("ParseLimit(%q) error %q names the package %d times, want once", in, err, n)
+		}
+	}
+	for in, want := range map[string]string{
+		"0/s":          `ratelimit: parse limit "0/s": invalid limit: rate 0 must be positive`,
+		"0 per minute": `ratelimit: parse limit "0 per minute": invalid limit: rate 0 must be positive`,
+		"10/fortnight": `ratelimit: parse limit "10/fortnight": period: "fortnight" is neither a unit nor a duration`,
+		"10/s burst x": `ratelimit: parse limit "10/s burst x": burst: "x" is not a whole number`,
+	} {
+		_, err := ParseLimit(in)
+		if err == nil || err.Error() != want {
+			t.Errorf("ParseLimit(%q) error = %v, want %s", in, err, want)
 		}
 	}
 	if _, err := ParseLimit("0/s"); !errors.Is(err, ErrInvalidLimit) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/go-ratelimit/ratelimit/httplimit"
+	"github.com/go-ratelimit/ratelimit/internal/errwrap"
 	"github.com/go-ratelimit/ratelimit/internal/multi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -62,7 +63,7 @@ func (c *compiled) add(ctx context.Context, method string, r *crule, s *scratch)
 		if r.missing == MissingKeySkip {
 			return nil
 		}
-		err := fmt.Errorf("grpclimit: rule %q: %w", r.rule.Name, missing)
+		err := errwrap.Op("grpclimit", fmt.Sprintf("rule %q", r.rule.Name), missing)
 		if c.onError != nil {
 			c.onError(ctx, method, err)
 		}

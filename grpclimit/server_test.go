@@ -313,8 +313,10 @@ func TestMetadataKeys(t *testing.T) {
 		if _, _, err := s.check(withKey("b")); err != nil {
 			t.Fatalf("key b: %v, want OK: keys are independent", err)
 		}
-		if _, _, err := s.check(context.Background()); status.Code(err) != codes.InvalidArgument {
-			t.Fatalf("no key: %v, want InvalidArgument", err)
+		// The message names each package once: the rule's layer wraps ErrNoKey's.
+		const noKeyMsg = `grpclimit: rule "reject": no key: no metadata x-api-key`
+		if _, _, err := s.check(context.Background()); status.Code(err) != codes.InvalidArgument || status.Convert(err).Message() != noKeyMsg {
+			t.Fatalf("no key: %v, want InvalidArgument: %s", err, noKeyMsg)
 		}
 		if _, _, err := s.check(withKey("")); status.Code(err) != codes.InvalidArgument {
 			t.Fatalf("empty key: %v, want InvalidArgument", err)

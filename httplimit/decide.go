@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/go-ratelimit/ratelimit/internal/errwrap"
 	"github.com/go-ratelimit/ratelimit/internal/multi"
 )
 
@@ -66,7 +67,7 @@ func (c *compiled) entry(cr *crule, r *http.Request, ip *ipCache) (e multi.Entry
 	key, skip, err := c.key(cr, r, ip)
 	if err != nil || skip {
 		if err != nil {
-			err = fmt.Errorf("httplimit: rule %q: %w", cr.rule.Name, err)
+			err = errwrap.Op("httplimit", fmt.Sprintf("rule %q", cr.rule.Name), err)
 		}
 		return e, skip, err
 	}

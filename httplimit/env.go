@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/internal/errwrap"
 )
 
 // FromEnv builds a Middleware from environment variables, read with getenv (pass
@@ -28,7 +29,7 @@ func FromEnv(getenv func(string) string, store ratelimit.Store) (*Middleware, er
 	}
 	if err := m.Validate(); err != nil {
 		// Each pattern is valid on its own: two of them conflict.
-		return nil, fmt.Errorf("httplimit: RATELIMIT_ROUTES, RATELIMIT_EXCLUDE: %w", err)
+		return nil, errwrap.Op("httplimit", "RATELIMIT_ROUTES, RATELIMIT_EXCLUDE", err)
 	}
 	return m, nil
 }

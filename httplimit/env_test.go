@@ -98,6 +98,10 @@ func TestFromEnvErrorsNameTheVariable(t *testing.T) {
 		_, err := httplimit.FromEnv(env(tt.vars), store)
 		if err == nil || !strings.Contains(err.Error(), tt.name) {
 			t.Errorf("FromEnv(%v) = %v, want an error naming %s", tt.vars, err, tt.name)
+			continue
+		}
+		if strings.Count(err.Error(), "httplimit: ") != 1 || strings.Count(err.Error(), "ratelimit: ") > 1 {
+			t.Errorf("FromEnv(%v) = %v, want each package named once", tt.vars, err)
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"path"
+	"regexp"
+	"strings"
 )
 
 // patternSet is what one registered pattern stands for.
@@ -37,7 +39,7 @@ func (rt *router) register(pattern string, exclude bool, rule int) (err error) {
 		// that into a configuration error, once, here.
 		defer func() {
 			if p := recover(); p != nil {
-				err = fmt.Errorf("%w: pattern %q: %v", ErrConfig, pattern, p)
+				err = muxError(pattern, p)
 			}
 		}()
 		i = len(c.sets)
@@ -144,4 +146,20 @@ func checkPattern(p string) (err error) {
 	}()
 	http.NewServeMux().Handle(p, patternHandler(0))
 	return nil
+}
+
+// registeredAt is the place in the source ServeMux says a pattern was registered at.
+var registeredAt = regexp.MustCompile(` \(registered at [^)]*\)`)
+
+// muxError is ServeMux's complaint p about pattern as a configuration error, naming the
+// pattern once and without the place in httplimit's source that registered it:
+// `pattern "GET /a/{": at offset 8: bad wildcard segment (must end with '}')`,
+// `pattern "/x/{q}" conflicts with pattern "/x/{p}": /x/{q} matches the same requests as /x/{p}`.
+func muxError(pattern string, p any) error {
+	msg := strings.TrimPrefix(fmt.Sprint(p), fmt.Sprintf("parsing %q: ", pattern))
+	msg = strings.ReplaceAll(registeredAt.ReplaceAllString(msg, ""), ":\n", ": ")
+	if rest, ok := strings.CutPrefix(msg, fmt.Sprintf("pattern %q ", pattern)); ok {
+		return fmt.Errorf("%w: pattern %q %s", ErrConfig, pattern, rest)
+	}
+	return fmt.Errorf("%w: pattern %q: %s", ErrConfig, pattern, msg)
 }
