@@ -15,7 +15,11 @@ import (
 // KeyFunc returns the key a request is limited by: a client address, an API key, a user
 // ID. It returns an error wrapping [ErrNoKey] when the request carries no usable key (a
 // missing header, an anonymous user); the rule's [MissingKeyPolicy] then decides what
-// happens. Any other error, and an empty key, are treated the same way.
+// happens: the request is exempt from the rule (MissingKeySkip), answered 400
+// (MissingKeyReject) or limited by its client IP (MissingKeyFallback). Any other error,
+// and an empty key, are treated the same way; return an error that says what is wrong
+// with a malformed key, as it reaches OnError and the detail of the 400 answer.
+// grpclimit's KeyFunc has the same shape and rules.
 //
 // Keys are namespaced per rule by the middleware, so a KeyFunc returns only the
 // distinguishing part ("alice", not "user:alice"), and two rules never share state by
