@@ -3,7 +3,7 @@
 // denied and failed decisions per key and overall, over a sliding window, in memory fixed
 // when it is made whatever the number of distinct keys.
 //
-//	top := topkeys.New(nil) // the last minute, 1024 keys per ranking, 1.66 MiB
+//	top := topkeys.New(nil) // the last minute, 1024 keys per ranking, 1.80 MiB
 //	lim := ratelimit.NewWithOptions(store, ratelimit.GCRA, ratelimit.PerSecond(10),
 //		&ratelimit.Options{Name: "api", Observer: top})
 //	...
@@ -15,12 +15,17 @@
 //
 // The window is cut into [Options.Buckets] steps aligned to the Unix epoch; a reading
 // covers the current, partly elapsed step and the ones before it, between
-// Window·(Buckets−1)/Buckets and Window. Keys are spread by a keyed hash over a fixed
+// Window·(Buckets−1)/Buckets and Window. The step turns on a timer at each boundary, not
+// by a clock read per decision: a decision made between a boundary and the timer's run
+// (usually well under a millisecond, longer on a starved machine) counts in the step
+// before. Keys are spread by a keyed hash over a fixed
 // number of shards, each with its own lock, and each shard keeps, per step, two
 // Space-Saving summaries (Metwally, Agrawal and El Abbadi, 2005) of k counters each: one
 // over every decision, one over denials. A summary that meets a new key when full gives
 // the counter with the least count to it, and remembers that count as the new key's
-// possible error. So, per step, a summary tracks every key with more than N/k of the
+// possible error. The counters are kept in groups of equal count, in a list by count (the
+// paper's stream-summary), so that counting and finding the least count take constant
+// time. So, per step, a summary tracks every key with more than N/k of the
 // step's N decisions (of its shard), and a tracked key's count is at most that minimum
 // short of the truth. With the keys spread evenly over the shards, a key's undercount
 // over the whole window is at most about W/[Options.Keys], W being the decisions in the
@@ -32,9 +37,12 @@
 //
 // # Cost
 //
-// Observe takes one shard lock, hashes the key once, reads the clock and updates two
-// small heaps; it allocates nothing. [Collector.Top], [Collector.TopTraffic] and
-// [Collector.Stats] lock one shard at a time and allocate their answer.
+// Observe takes one shard lock, hashes the key once (hash/maphash), reads the step from
+// an atomic and moves the key's counter to the next group of one or two summaries, in
+// constant time; it allocates nothing, and copies a key only when it starts being
+// tracked. [Collector.Top], [Collector.TopTraffic] and [Collector.Stats] lock one shard at
+// a time and allocate their answer. A Collector holds a timer, which lets go of it when
+// the Collector is no longer referenced.
 package topkeys
 
 import (
@@ -136,14 +144,12 @@ type KeyStats struct {
 // memory is allocated by [New] and does not grow; [Collector.Bytes] says how much.
 type Collector struct {
 	window   time.Duration
-	step     int64 // nanoseconds per bucket
 	nbuckets int
 	keyBytes int
 	hashKeys bool
 	seed     maphash.Seed
-	base     time.Time // when New ran, with its monotonic reading
-	baseUnix int64     // base in Unix nanoseconds
 	bytes    int
+	clock    clock
 	shards   [shards]shard
 }
 
@@ -152,7 +158,8 @@ var _ ratelimit.Observer = (*Collector)(nil)
 // shard is an independently locked part of a Collector: the keys whose hash it owns.
 type shard struct {
 	mu      sync.Mutex
-	epoch   int64 // the step number of the newest bucket
+	epoch   int64   // the step number of the newest bucket
+	current *bucket // the newest bucket, buckets[epoch % len(buckets)]
 	buckets []bucket
 	_       [64]byte // keeps shards' locks on different cache lines
 }
@@ -196,14 +203,14 @@ func New(opts *Options) *Collector {
 	}
 	c := &Collector{
 		window:   o.Window,
-		step:     int64(o.Window) / int64(o.Buckets),
 		nbuckets: o.Buckets,
 		keyBytes: o.KeyBytes,
 		hashKeys: o.HashKeys,
 		seed:     maphash.MakeSeed(),
-		base:     time.Now(),
 	}
-	c.baseUnix = c.base.UnixNano()
+	c.clock.step = int64(o.Window) / int64(o.Buckets)
+	c.clock.base = time.Now()
+	c.clock.baseUnix = c.clock.base.UnixNano()
 	m := newSlabs(2*shards*o.Buckets, perShard, kb)
 	c.bytes = m.bytes() + int(sizeofCollector) + shards*o.Buckets*int(sizeofBucket)
 	buckets := make([]bucket, shards*o.Buckets)
@@ -211,6 +218,7 @@ func New(opts *Options) *Collector {
 		s := &c.shards[i]
 		s.epoch = -1 << 62
 		s.buckets = carve(&buckets, o.Buckets)
+		s.current = &s.buckets[0] // replaced at the first Observe: epoch is in the past
 		for j := range s.buckets {
 			b := &s.buckets[j]
 			b.epoch = s.epoch
@@ -218,11 +226,12 @@ func New(opts *Options) *Collector {
 			b.denials.init(m, perShard, kb)
 		}
 	}
+	c.startClock()
 	return c
 }
 
 // Bytes is the memory the Collector holds, in bytes: allocated by [New], it does not
-// change. With the default options it is 1.66 MiB (1,735,832 bytes on 64-bit platforms).
+// change. With the default options it is 1.80 MiB (1,887,200 bytes on 64-bit platforms).
 func (c *Collector) Bytes() int { return c.bytes }
 
 // Window is the length of the window the counts cover.
@@ -236,7 +245,7 @@ func (c *Collector) Observe(e ratelimit.Event) {
 		return
 	}
 	key, h := c.identify(e.Key)
-	now := c.now()
+	now := c.clock.now()
 	s := &c.shards[h>>61]
 	s.mu.Lock()
 	b := s.advance(now)
@@ -251,12 +260,6 @@ func (c *Collector) Observe(e ratelimit.Event) {
 	}
 	b.traffic.add(key, h, e.Outcome, c.hashKeys)
 	s.mu.Unlock()
-}
-
-// now returns the number of the current step. It reads the monotonic clock only, which
-// costs half of time.Now, and so steps keep their length when the wall clock jumps.
-func (c *Collector) now() int64 {
-	return (c.baseUnix + int64(time.Since(c.base))) / c.step
 }
 
 // identify returns the part of key the Collector keeps and its hash: with HashKeys,
@@ -283,8 +286,9 @@ func (s *shard) advance(now int64) *bucket {
 			b.denials.reset()
 		}
 		s.epoch = now
+		s.current = &s.buckets[now%n]
 	}
-	return &s.buckets[s.epoch%int64(len(s.buckets))]
+	return s.current
 }
 
 // live reports whether b counts in a reading at step now.
@@ -295,7 +299,7 @@ func (c *Collector) live(b *bucket, now int64) bool {
 // Global returns the decisions of every key over the window: exact, whatever the number
 // of keys.
 func (c *Collector) Global() Counts {
-	now := c.now()
+	now := c.clock.now()
 	var t Counts
 	for i := range c.shards {
 		s := &c.shards[i]
@@ -317,7 +321,7 @@ func (c *Collector) Global() Counts {
 // possible undercount in Missed.
 func (c *Collector) Stats(key string) KeyStats {
 	key, h := c.identify(key)
-	now := c.now()
+	now := c.clock.now()
 	s := &c.shards[h>>61]
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -378,7 +382,7 @@ func (c *Collector) top(n int, byDenials bool) []KeyStats {
 	if n <= 0 {
 		return nil
 	}
-	now := c.now()
+	now := c.clock.now()
 	var all []KeyStats
 	seen := map[uint64]bool{}
 	for i := range c.shards {

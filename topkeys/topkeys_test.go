@@ -84,10 +84,11 @@ func keys(ks []topkeys.KeyStats) string {
 func TestSlidingWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := topkeys.New(&topkeys.Options{Window: time.Minute, Buckets: 6})
-		// Start on a step boundary, so the steps are known.
-		time.Sleep(time.Until(time.Now().Truncate(10 * time.Second).Add(10 * time.Second)))
+		// Start on a step boundary, so the steps are known. The collector's timer turns
+		// the step at each boundary: sleep waits for it (synctest.Wait) before going on.
+		sleep(time.Until(time.Now().Truncate(10 * time.Second).Add(10 * time.Second)))
 		observe(c, "a", ratelimit.Denied, 4)
-		time.Sleep(30 * time.Second)
+		sleep(30 * time.Second)
 		observe(c, "a", ratelimit.Denied, 2)
 		observe(c, "b", ratelimit.Allowed, 1)
 		steps := []struct {
@@ -102,7 +103,7 @@ func TestSlidingWindow(t *testing.T) {
 			{time.Hour, 0, 0},        // long idle
 		}
 		for i, st := range steps {
-			time.Sleep(st.after)
+			sleep(st.after)
 			if got := c.Stats("a").Denied; got != st.denied {
 				t.Errorf("step %d: Stats(a).Denied = %d, want %d", i, got, st.denied)
 			}
@@ -115,6 +116,13 @@ func TestSlidingWindow(t *testing.T) {
 			t.Errorf("after the idle hour, Top(5) = %s, want c", got)
 		}
 	})
+}
+
+// sleep sleeps for d in a synctest bubble, then lets the collectors' timers of the
+// boundaries reached run.
+func sleep(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
 }
 
 func TestKeyBytesAndHashKeys(t *testing.T) {
@@ -325,5 +333,37 @@ func TestObserveDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("Observe allocates %v times per call, want 0", allocs)
+	}
+}
+
+// TestClockRunsAndLetsGo checks, on the real clock, that the timer turns the steps (the
+// counts leave the window) and that it does not keep a dropped Collector alive.
+func TestClockRunsAndLetsGo(t *testing.T) {
+	c := topkeys.New(&topkeys.Options{Window: 60 * time.Millisecond, Buckets: 6})
+	observe(c, "a", ratelimit.Denied, 3)
+	if got := c.Global().Denied; got != 3 {
+		t.Fatalf("Global().Denied = %d, want 3", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Global().Denied != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the denials of a 60ms window were still counted 10s later")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	gone := make(chan struct{})
+	runtime.AddCleanup(c, func(ch chan struct{}) { close(ch) }, gone)
+	c = nil
+	for {
+		runtime.GC()
+		select {
+		case <-gone:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a dropped Collector was not collected: its timer holds it")
+		}
 	}
 }
