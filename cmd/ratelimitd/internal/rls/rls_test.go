@@ -8,6 +8,8 @@ import (
 	rlv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	"github.com/go-ratelimit/ratelimit/memorystore"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/engine"
@@ -63,10 +65,31 @@ func TestConversion(t *testing.T) {
 	if d := resp.Statuses[2].DurationUntilReset.AsDuration(); d.Minutes() > 5 || d <= 0 {
 		t.Errorf("override reset %v, want within the 5-minute window", d)
 	}
+}
+
+// TestInvalid: the engine's validation answers for the RLS API, InvalidArgument with the
+// engine's message.
+func TestInvalid(t *testing.T) {
+	s := newService(t)
 	neg := desc("user", "a")
 	neg.IsNegativeHits = true
-	if _, err := s.ShouldRateLimit(context.Background(), &rlsv3.RateLimitRequest{Domain: "d", Descriptors: []*rlv3.RateLimitDescriptor{neg}}); err == nil {
-		t.Error("negative hits: nil error, want InvalidArgument")
+	many := make([]*rlv3.RateLimitDescriptor, engine.MaxDescriptors+1)
+	for i := range many {
+		many[i] = desc("user", "a")
+	}
+	for _, tc := range []struct {
+		name string
+		req  *rlsv3.RateLimitRequest
+		want string
+	}{
+		{"negative hits", &rlsv3.RateLimitRequest{Domain: "d", Descriptors: []*rlv3.RateLimitDescriptor{desc("user", "a"), neg}}, "invalid request: descriptor 1: negative hits (returning units) are not supported"},
+		{"too many descriptors", &rlsv3.RateLimitRequest{Domain: "d", Descriptors: many}, "invalid request: 65 descriptors, at most 64 are allowed"},
+		{"no domain", &rlsv3.RateLimitRequest{Descriptors: []*rlv3.RateLimitDescriptor{desc("user", "a")}}, "invalid request: rate limit domain must not be empty"},
+	} {
+		_, err := s.ShouldRateLimit(context.Background(), tc.req)
+		if st := status.Convert(err); st.Code() != codes.InvalidArgument || st.Message() != tc.want {
+			t.Errorf("%s: got %v, want InvalidArgument %q", tc.name, err, tc.want)
+		}
 	}
 }
 
