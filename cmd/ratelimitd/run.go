@@ -92,7 +92,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	board := live.New(&live.Options{Next: m, Store: storeHealth(st.stats)})
 	board.Loaded(set)
-	eng := engine.New(st, set, &engine.Options{Headers: headers, Observer: board, Logger: log})
+	eng := engine.New(st, set, &engine.Options{Headers: headers, Observer: board, Logger: log, Route: st.route})
+	logConsistency(log, st, set)
 	// publish tells the metrics which rules serve. Reloads and run-time changes publish
 	// one at a time, each the engine's newest set, so the last word is always current.
 	var publishMu sync.Mutex
@@ -110,6 +111,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			eng.SetRules(set)
 			publish(set)
 			log.Info("rules reloaded", "domains", len(set.Domains()), "rules", set.Len(), "path", s.config)
+			logConsistency(log, st, set)
 		},
 		OnError: func(err error) {
 			m.LoadFailed()

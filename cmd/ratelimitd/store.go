@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/live"
+	"github.com/go-ratelimit/ratelimit/cmd/ratelimitd/internal/rules"
 	"github.com/go-ratelimit/ratelimit/memorystore"
 	"github.com/go-ratelimit/ratelimit/pgstore"
 	"github.com/go-ratelimit/ratelimit/redisstore"
@@ -26,7 +27,12 @@ type store struct {
 	ping func(context.Context) error
 	// stats returns the counters of a Redis store; nil for the memory store.
 	stats func() redisstore.Stats
-	close func()
+	// route returns the store of a rule decided apart (consistency eventual), nil for
+	// this one; nil for a store that decides every rule itself.
+	route func(*rules.Rule) ratelimit.Store
+	// leaseDefaults are the -store URL's consistency settings (Redis only).
+	leaseDefaults leaseDefaults
+	close         func()
 }
 
 // dialWait is how long the start-up waits for the first connection attempt to Redis.
@@ -53,11 +59,18 @@ func openStore(rawURL, prefix, fail string, timeout time.Duration, onError func(
 	if strings.ContainsAny(prefix, "{}") {
 		return nil, fmt.Errorf("redis prefix %q: want no { or }, which would choose the Cluster hash slot", prefix)
 	}
-	opt, err := clientOption(rawURL)
+	opt, def, err := clientOption(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	rs := redisstore.DialRueidis(opt, &redisstore.Options{Prefix: prefix, Policy: policy, Timeout: timeout, OnError: onError})
+	o := redisstore.Options{Prefix: prefix, Policy: policy, Timeout: timeout, OnError: onError}
+	rs := redisstore.DialRueidis(opt, &o)
+	// The lease stores share the client; a key's first decision waits for its first lease
+	// as long as a strict decision may wait for Redis.
+	ls := &leases{strict: rs, def: def, opts: redisstore.LeaseOptions{
+		Options:   redisstore.Options{Prefix: prefix, Policy: policy, OnError: onError},
+		FirstWait: timeout,
+	}}
 	// A Redis that answers is connected before the first call; one that does not holds
 	// the start-up at most dialWait.
 	t := time.NewTimer(dialWait)
@@ -66,7 +79,8 @@ func openStore(rawURL, prefix, fail string, timeout time.Duration, onError func(
 	case <-t.C:
 	}
 	t.Stop()
-	return &store{Store: rs, policy: policy, ping: rs.Ping, stats: rs.Stats, close: func() { rs.Close() }}, nil
+	return &store{Store: rs, policy: policy, ping: rs.Ping, stats: rs.Stats, route: ls.route, leaseDefaults: def,
+		close: func() { ls.close(); rs.Close() }}, nil
 }
 
 // openSQLite opens the SQLite store on the file a sqlite:// URL names: sqlite:///var/lib/x.db
@@ -112,39 +126,49 @@ func openPostgres(rawURL string, policy ratelimit.FailPolicy, timeout time.Durat
 
 // clientOption reads redis://, redis+cluster:// and redis+sentinel:// URLs (and their
 // rediss variants, with TLS). Several hosts are separated by commas; a Sentinel URL's path
-// names the master set. Query parameters are rueidis.ParseURL's (db, dial_timeout, ...).
-func clientOption(rawURL string) (rueidis.ClientOption, error) {
+// names the master set. Query parameters are rueidis.ParseURL's (db, dial_timeout, ...),
+// and consistency, sync and accuracy, the defaults of the eventual mode.
+func clientOption(rawURL string) (rueidis.ClientOption, leaseDefaults, error) {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
-		return rueidis.ClientOption{}, fmt.Errorf("store %q: want memory, a redis://, redis+cluster://, redis+sentinel://, sqlite:// or postgres:// URL", rawURL)
+		return rueidis.ClientOption{}, leaseDefaults{}, fmt.Errorf("store %q: want memory, a redis://, redis+cluster://, redis+sentinel://, sqlite:// or postgres:// URL", rawURL)
 	}
 	base, kind, _ := strings.Cut(scheme, "+")
 	if base != "redis" && base != "rediss" || kind != "" && kind != "cluster" && kind != "sentinel" {
-		return rueidis.ClientOption{}, fmt.Errorf("store %s: unknown scheme %q: want memory, redis, redis+cluster, redis+sentinel, sqlite or postgres", redacted(rawURL), scheme)
+		return rueidis.ClientOption{}, leaseDefaults{}, fmt.Errorf("store %s: unknown scheme %q: want memory, redis, redis+cluster, redis+sentinel, sqlite or postgres", redacted(rawURL), scheme)
 	}
 	u, err := url.Parse(base + "://" + rest)
 	if err != nil {
-		return rueidis.ClientOption{}, fmt.Errorf("store %s: %w", redacted(rawURL), unwrapURL(err))
+		return rueidis.ClientOption{}, leaseDefaults{}, fmt.Errorf("store %s: %w", redacted(rawURL), unwrapURL(err))
 	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return rueidis.ClientOption{}, leaseDefaults{}, fmt.Errorf("store %s: query: %w", redacted(rawURL), err)
+	}
+	def, err := takeLeaseParams(q)
+	if err != nil {
+		return rueidis.ClientOption{}, leaseDefaults{}, fmt.Errorf("store %s: %w", redacted(rawURL), err)
+	}
+	u.RawQuery = q.Encode()
 	hosts := strings.Split(u.Host, ",")
 	if u.Host == "" || len(hosts) > 1 && kind == "" {
-		return rueidis.ClientOption{}, fmt.Errorf("store %s: want one host:port (several only with redis+cluster or redis+sentinel)", redacted(rawURL))
+		return rueidis.ClientOption{}, leaseDefaults{}, fmt.Errorf("store %s: want one host:port (several only with redis+cluster or redis+sentinel)", redacted(rawURL))
 	}
 	master := ""
 	if kind == "sentinel" {
 		master = strings.Trim(u.Path, "/")
 		if master == "" {
-			return rueidis.ClientOption{}, fmt.Errorf("store %s: the path must name the Sentinel master set, as in redis+sentinel://host:26379/mymaster", redacted(rawURL))
+			return rueidis.ClientOption{}, leaseDefaults{}, fmt.Errorf("store %s: the path must name the Sentinel master set, as in redis+sentinel://host:26379/mymaster", redacted(rawURL))
 		}
 		u.Path = ""
 	}
 	if kind == "cluster" && u.Path != "" && u.Path != "/" {
-		return rueidis.ClientOption{}, fmt.Errorf("store %s: a Cluster has no database number", redacted(rawURL))
+		return rueidis.ClientOption{}, leaseDefaults{}, fmt.Errorf("store %s: a Cluster has no database number", redacted(rawURL))
 	}
 	u.Host = hosts[0]
 	opt, err := rueidis.ParseURL(u.String())
 	if err != nil {
-		return rueidis.ClientOption{}, fmt.Errorf("store %s: %w", redacted(rawURL), unwrapURL(err))
+		return rueidis.ClientOption{}, leaseDefaults{}, fmt.Errorf("store %s: %w", redacted(rawURL), unwrapURL(err))
 	}
 	opt.InitAddress = hosts
 	opt.DisableCache = true // the scripts never read through the client-side cache
@@ -155,7 +179,7 @@ func clientOption(rawURL string) (rueidis.ClientOption, error) {
 	if kind == "cluster" {
 		opt.ShuffleInit = true
 	}
-	return opt, nil
+	return opt, def, nil
 }
 
 // redacted returns rawURL with its password replaced, for errors and logs.

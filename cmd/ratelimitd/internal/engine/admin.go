@@ -15,7 +15,7 @@ func (e *Engine) Inspect(ctx context.Context, domain string, entries []rules.Ent
 	if err := validate(&req); err != nil {
 		return Status{}, err
 	}
-	p := newPlan(e.rules.Load(), &req)
+	p := newPlan(e.rules.Load(), &req, e.storeOf)
 	if err := e.run(ctx, &p); err != nil {
 		return Status{}, err
 	}
@@ -34,7 +34,11 @@ func (e *Engine) Reset(ctx context.Context, domain string, entries []rules.Entry
 	if r == nil || r.Unlimited || r.Limit.Rate == 0 {
 		return false, nil
 	}
-	if err := e.store.Reset(ctx, storeKey(domain, entries, shared), r.Algorithm); err != nil {
+	store := e.store
+	if st := e.storeOf(r); st != nil {
+		store = st
+	}
+	if err := store.Reset(ctx, storeKey(domain, entries, shared), r.Algorithm); err != nil {
 		return false, fmt.Errorf("reset %s: %w", r.ID, err)
 	}
 	return true, nil

@@ -186,12 +186,18 @@ type Options struct {
 	// matched, at most one a second: each line counts the requests not logged since the
 	// previous one. Default none.
 	Logger *slog.Logger
+	// Route returns the store that decides rule r's hits, or nil for the Engine's store:
+	// the service routes the rules of consistency eventual to lease stores. It is called
+	// for every descriptor a rule decides and must be fast. Default: the Engine's store
+	// for every rule.
+	Route func(r *rules.Rule) ratelimit.Store
 }
 
 // Engine decides requests against the current rule set. It is safe for concurrent use;
 // SetRules swaps the rules atomically, so each request sees one set, old or new.
 type Engine struct {
 	store   ratelimit.Store
+	route   func(*rules.Rule) ratelimit.Store
 	rules   atomic.Pointer[rules.Set]
 	headers httplimit.HeaderStyle
 	obs     Observer
@@ -204,7 +210,7 @@ type Engine struct {
 func New(store ratelimit.Store, set *rules.Set, opts *Options) *Engine {
 	e := &Engine{store: store, unmatched: logsample.Sampler{Interval: time.Second}}
 	if opts != nil {
-		e.headers, e.obs, e.log = opts.Headers, opts.Observer, opts.Logger
+		e.headers, e.obs, e.log, e.route = opts.Headers, opts.Observer, opts.Logger, opts.Route
 	}
 	e.rules.Store(set)
 	return e
@@ -259,7 +265,7 @@ func (e *Engine) Decide(ctx context.Context, req *Request) (*Response, error) {
 // decide is Decide on a valid request.
 func (e *Engine) decide(ctx context.Context, req *Request) (*Response, error) {
 	set := e.rules.Load()
-	p := newPlan(set, req)
+	p := newPlan(set, req, e.storeOf)
 	resp := &Response{Code: OK, Statuses: p.statuses, UnknownDomain: !set.Has(req.Domain)}
 	if err := e.run(ctx, &p); err != nil {
 		if e.obs != nil {

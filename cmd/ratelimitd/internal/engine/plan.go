@@ -17,6 +17,8 @@ type plan struct {
 	descs    []descPlan
 	enforced group
 	shadow   group
+	// route returns the store of a rule, nil for the Engine's (see Options.Route).
+	route func(*rules.Rule) ratelimit.Store
 }
 
 // descPlan is the plan of one descriptor.
@@ -34,6 +36,9 @@ type descPlan struct {
 type group struct {
 	reqs    []ratelimit.Request
 	results []ratelimit.Result
+	// stores holds the store of each request when they are not all the Engine's (see
+	// Options.Route); nil otherwise.
+	stores []ratelimit.Store
 	// over has bit j set when request j asked for more than its capacity (see clamp).
 	over uint64
 }
@@ -51,8 +56,9 @@ func (g *group) clamp() bool {
 	return g.over != 0
 }
 
-// add adds r, or merges it into an equal request, and returns its index.
-func (g *group) add(r ratelimit.Request, capacity int) int {
+// add adds r, decided by st (nil for the Engine's store), or merges it into an equal
+// request, and returns its index. Equal requests come from one rule, so one store.
+func (g *group) add(r ratelimit.Request, st ratelimit.Store, capacity int) int {
 	for j := range g.reqs {
 		if q := &g.reqs[j]; q.Key == r.Key && q.Algorithm == r.Algorithm && q.Limit == r.Limit {
 			q.N = int(min(int64(q.N)+int64(r.N), math.MaxInt32))
@@ -62,14 +68,16 @@ func (g *group) add(r ratelimit.Request, capacity int) int {
 	if g.reqs == nil {
 		g.reqs = make([]ratelimit.Request, 0, capacity)
 	}
+	g.addStore(st, capacity)
 	g.reqs = append(g.reqs, r)
 	return len(g.reqs) - 1
 }
 
-// newPlan matches every descriptor of req against set.
-func newPlan(set *rules.Set, req *Request) plan {
+// newPlan matches every descriptor of req against set; route returns the store of a
+// rule, nil for the Engine's.
+func newPlan(set *rules.Set, req *Request, route func(*rules.Rule) ratelimit.Store) plan {
 	n := len(req.Descriptors)
-	p := plan{statuses: make([]Status, n), descs: make([]descPlan, n)}
+	p := plan{statuses: make([]Status, n), descs: make([]descPlan, n), route: route}
 	total := 0
 	for i := range req.Descriptors {
 		total += len(req.Descriptors[i].Entries)
@@ -156,9 +164,9 @@ func (p *plan) addRequest(domain string, dp *descPlan, entries []rules.Entry, sh
 	sr := ratelimit.Request{Key: key, Algorithm: r.Algorithm, Limit: r.Limit, N: cost(dp.hits)}
 	dp.shadow = r.Shadow
 	if r.Shadow {
-		dp.req = p.shadow.add(sr, len(p.descs))
+		dp.req = p.shadow.add(sr, p.route(r), len(p.descs))
 	} else {
-		dp.req = p.enforced.add(sr, len(p.descs))
+		dp.req = p.enforced.add(sr, p.route(r), len(p.descs))
 	}
 }
 
@@ -219,8 +227,9 @@ func (e *Engine) takeEach(ctx context.Context, g *group, take bool) error {
 		_, err := e.check(ctx, g)
 		return err
 	}
+	store := e.storeFor(g)
 	for i, r := range g.reqs {
-		res, err := e.store.Take(ctx, r.Key, r.Algorithm, r.Limit, r.N)
+		res, err := store.Take(ctx, r.Key, r.Algorithm, r.Limit, r.N)
 		if err != nil {
 			return err
 		}
@@ -244,16 +253,16 @@ func (e *Engine) takeAll(ctx context.Context, g *group, take bool) (bool, error)
 		return e.check(ctx, g)
 	case len(g.reqs) == 1:
 		r := g.reqs[0]
-		res, err := e.store.Take(ctx, r.Key, r.Algorithm, r.Limit, r.N)
+		res, err := e.storeFor(g).Take(ctx, r.Key, r.Algorithm, r.Limit, r.N)
 		g.results[0] = res
 		return res.Allowed, err
 	}
-	return multi.TakeAll(ctx, e.store, g.reqs, g.results)
+	return multi.TakeAll(ctx, e.storeFor(g), g.reqs, g.results)
 }
 
 // check fills g.results with what each request would get, taking nothing.
 func (e *Engine) check(ctx context.Context, g *group) (bool, error) {
-	return multi.Check(ctx, e.store, g.reqs, g.results)
+	return multi.Check(ctx, e.storeFor(g), g.reqs, g.results)
 }
 
 // fill copies g's results into the statuses of the descriptors they answer.

@@ -89,6 +89,13 @@ type RateLimit struct {
 	// Burst is the capacity of token_bucket, leaky_bucket and gcra; 0 means
 	// requests_per_unit.
 	Burst int `yaml:"burst" json:"burst,omitempty"`
+	// Consistency is strict (every hit decided in the store) or eventual (hits decided
+	// from units leased in chunks, fixed_window and sliding_window_counter only); empty
+	// means the store's default.
+	Consistency string `yaml:"consistency" json:"consistency,omitempty"`
+	// Sync is the time scale of an eventual rule's background work, a duration such as
+	// 100ms; empty means the store's default.
+	Sync string `yaml:"sync" json:"sync,omitempty"`
 
 	lines lines
 }

@@ -66,6 +66,11 @@ type Rule struct {
 	// such a rule denies every hit without asking the store.
 	Limit ratelimit.Limit
 
+	// Consistency is the rule's consistency as written; ConsistencyDefault when it names
+	// none. Sync is its sync interval, 0 for the store's default.
+	Consistency Consistency
+	Sync        time.Duration
+
 	Unlimited bool
 	Shadow    bool
 	Detailed  bool
@@ -375,6 +380,9 @@ func (c *compiler) rule(desc Descriptor, id string) *Rule {
 		if rl.Algorithm != "" || rl.Burst != 0 {
 			c.fail(rl.lines.of("unlimited"), id, "unlimited takes no algorithm or burst")
 		}
+		if rl.Consistency != "" || rl.Sync != "" {
+			c.fail(rl.lines.of("unlimited"), id, "unlimited takes no consistency or sync")
+		}
 		return c.done(r, nerr)
 	}
 	var period time.Duration
@@ -412,6 +420,7 @@ func (c *compiler) rule(desc Descriptor, id string) *Rule {
 	case rl.Burst > 0 && r.Algorithm != ratelimit.TokenBucket && r.Algorithm != ratelimit.LeakyBucket && r.Algorithm != ratelimit.GCRA:
 		c.fail(rl.lines.of("burst"), id, "burst applies to token_bucket, leaky_bucket and gcra, not %v", r.Algorithm)
 	}
+	c.consistency(rl, id, r)
 	r.Limit = ratelimit.Limit{Rate: int(rl.RequestsPerUnit), Period: period, Burst: rl.Burst}
 	if len(c.errs) > nerr || rl.RequestsPerUnit == 0 {
 		return c.done(r, nerr)
