@@ -44,7 +44,7 @@
 // # Failures
 //
 // A call is bounded by [Options.Timeout], lock waits included. A database that cannot be
-// reached, or fails, is answered by [Options.Policy], a [ratelimit.FailPolicy], with the
+// reached, or fails, is answered by the Policy of [Options.Failure], a [ratelimit.FailPolicy], with the
 // circuit breaker, [Options.OnError] and [Store.Stats] of redisstore. A transaction is
 // never retried: one that failed before COMMIT rolled back, and one whose COMMIT was lost
 // with the connection may have committed, so a call that timed out may have taken its

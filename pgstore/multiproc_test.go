@@ -1,12 +1,7 @@
 package pgstore
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/internal/storetest"
 )
 
 // childEnv carries TestChild's server URL and table from the parent: "url;table".
@@ -35,79 +31,22 @@ func TestMultiProcess(t *testing.T) {
 		t.Skip("short")
 	}
 	s, _ := newStore(t, nil) // creates the table
-	outs := make([]bytes.Buffer, procs)
-	var cmds []*exec.Cmd
-	for i := range procs {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestChild$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), childEnv+"="+server.URL()+";"+s.q.name)
-		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds = append(cmds, cmd)
-	}
-	totals := map[string]int{}
-	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("child %d: %v\n%s", i, err, outs[i].String())
-		}
-		for line := range strings.SplitSeq(outs[i].String(), "\n") {
-			if alg, n, ok := strings.Cut(strings.TrimSpace(line), " allowed="); ok {
-				k, err := strconv.Atoi(n)
-				if err != nil {
-					t.Fatalf("child %d: %q", i, line)
-				}
-				totals[alg] += k
-			}
-		}
-	}
-	t.Logf("admitted per algorithm: %v", totals)
-	for _, alg := range algorithms {
-		if got := totals[alg.String()]; got != exactLimit.Rate {
-			t.Errorf("%v: %d processes × %d goroutines admitted %d, want exactly %d", alg, procs, goroutines, got, exactLimit.Rate)
-		}
-	}
+	storetest.RunExact(t, storetest.Exact{
+		Test: "TestChild", Env: childEnv, Spec: server.URL() + ";" + s.q.name,
+		Procs: procs, Algorithms: algorithms, Limit: exactLimit,
+	})
 }
 
 // TestChild is the child process of TestMultiProcess; it does nothing unless run by it.
 func TestChild(t *testing.T) {
-	spec := os.Getenv(childEnv)
-	if spec == "" {
-		t.Skip("run as a child process by TestMultiProcess")
-	}
-	url, table, _ := strings.Cut(spec, ";")
+	url, table, _ := strings.Cut(storetest.ChildSpec(t, childEnv), ";")
 	pool := newPool(t, url, goroutines)
-	ctx := context.Background()
-	s, err := New(ctx, pool, &Options{Table: table, Policy: ratelimit.FailError, Timeout: 30 * time.Second, SweepInterval: -1})
+	s, err := New(context.Background(), pool, &Options{Failure: Failure{Policy: ratelimit.FailError, Timeout: 30 * time.Second}, Table: table, SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for _, alg := range algorithms {
-		var allowed atomic.Int64
-		var wg sync.WaitGroup
-		errs := make(chan error, goroutines)
-		for range goroutines {
-			wg.Go(func() {
-				for range attempts {
-					r, err := s.Take(ctx, "hot", alg, exactLimit, 1)
-					if err != nil {
-						errs <- err
-						return
-					}
-					if r.Allowed {
-						allowed.Add(1)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
-		fmt.Printf("%v allowed=%d\n", alg, allowed.Load())
-	}
+	storetest.ChildExact(t, s, algorithms, exactLimit, goroutines, attempts)
 }
 
 // TestServerRestart restarts the server while 16 goroutines take units: calls fail while
@@ -118,7 +57,7 @@ func TestServerRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	s, _ := newStore(t, &Options{Policy: ratelimit.FailError, Timeout: 2 * time.Second, BreakerThreshold: -1})
+	s, _ := newStore(t, &Options{Failure: Failure{Policy: ratelimit.FailError, Timeout: 2 * time.Second, BreakerThreshold: -1}})
 	ctx := context.Background()
 	l := ratelimit.Limit{Rate: 1_000_000, Period: 100 * 365 * 24 * time.Hour}
 	var allowed, failed, afterRestart atomic.Int64

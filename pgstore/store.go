@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-ratelimit/ratelimit"
@@ -30,32 +28,11 @@ type Options struct {
 	// either. It has no effect on a table that exists. Default false.
 	Unlogged bool
 
-	// Timeout bounds each call to the database, lock waits included, in addition to the
-	// caller's context. A call that takes longer is a failure answered by Policy.
-	// Default 100ms.
-	Timeout time.Duration
-
-	// BreakerThreshold is the number of consecutive failed calls after which the circuit
-	// breaker opens: calls are then answered by Policy at once, without trying the
-	// database. Default 5; a negative value disables the breaker.
-	BreakerThreshold int
-
-	// BreakerCooldown is how long the breaker stays open; then one call probes the
-	// database while the others are answered by Policy. Default 1s.
-	BreakerCooldown time.Duration
-
-	// Policy says how calls are answered while the database fails. Default
-	// [ratelimit.FailLocal].
-	Policy ratelimit.FailPolicy
-
-	// Local is the store FailLocal answers from. Default: a memorystore.Store created by
-	// New and closed by [Store.Close]; a Local given here is the caller's.
-	Local ratelimit.Store
-
-	// OnError, when set, is called with every failure of the database, synchronously in the
-	// caller's goroutine; calls answered while the breaker is open pass an error wrapping
-	// [ratelimit.ErrCircuitOpen]. Default nil. [Store.Stats] counts the same events.
-	OnError func(error)
+	// Failure bounds each call to the database (Timeout, 100ms by default), sets the
+	// circuit breaker, and says how calls are answered while the database fails (Policy,
+	// [ratelimit.FailLocal] by default). Its fields are promoted: o.Timeout is
+	// o.Failure.Timeout.
+	Failure
 
 	// SweepInterval is how often the store's goroutine deletes expired rows. Default 1s; a
 	// negative value starts no goroutine (expired rows still decide as no row would). With
@@ -67,28 +44,30 @@ type Options struct {
 	SweepBatch int
 }
 
+// Failure are the failure options of a Store, shared with sqlitestore: Timeout,
+// BreakerThreshold, BreakerCooldown, Policy, Local and OnError, each documented on its
+// field.
+type Failure = failover.Settings
+
+// Stats are counters of a Store's calls since New, each monotonic: Calls (Take and TakeAll
+// calls that passed validation), Failures (calls to the database that failed),
+// PolicyAnswers (calls answered by Policy instead of the database), BreakerOpens, and
+// BreakerOpen (whether the breaker is open now).
+type Stats = failover.Stats
+
 // Default option values.
 const (
 	DefaultTable         = "ratelimit"
-	DefaultTimeout       = failover.DefaultTimeout
-	DefaultSweepInterval = time.Second
-	DefaultSweepBatch    = 1000
+	DefaultSweepInterval = rowstate.DefaultSweepInterval
+	DefaultSweepBatch    = rowstate.DefaultSweepBatch
 )
 
 // Store is a [ratelimit.Store] keeping state in PostgreSQL, one row per (key, algorithm),
 // on the server's clock. It is safe for concurrent use, by any number of processes.
 type Store struct {
-	pool  *pgxpool.Pool
-	q     queries
-	guard *failover.Guard
-
-	sweepEvery time.Duration
-	sweepBatch int
-	done       chan struct{}
-	swept      sync.WaitGroup
-
-	closed    atomic.Bool
-	closeOnce sync.Once
+	pool *pgxpool.Pool
+	q    queries
+	core *rowstate.Core
 }
 
 var (
@@ -109,49 +88,21 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error)
 	if !rowstate.ValidTable(o.Table) {
 		return nil, fmt.Errorf("pgstore: table name %q is not a plain identifier", o.Table)
 	}
-	s := &Store{
-		pool:       pool,
-		q:          newQueries(o.Table),
-		sweepEvery: o.SweepInterval,
-		sweepBatch: o.SweepBatch,
-		done:       make(chan struct{}),
-	}
-	if s.sweepEvery == 0 {
-		s.sweepEvery = DefaultSweepInterval
-	}
-	if s.sweepBatch <= 0 {
-		s.sweepBatch = DefaultSweepBatch
-	}
+	s := &Store{pool: pool, q: newQueries(o.Table)}
 	if err := s.migrate(ctx, o.Unlogged); err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
-	s.guard = failover.New(failover.Options{
-		Policy:           o.Policy,
-		Timeout:          o.Timeout,
-		BreakerThreshold: o.BreakerThreshold,
-		BreakerCooldown:  o.BreakerCooldown,
-		Local:            o.Local,
-		OnError:          o.OnError,
-		Unavailable:      unavailable,
+	s.core = rowstate.NewCore(rowstate.Config{
+		Name: "pgstore", Failure: o.Failure, Unavailable: unavailable,
+		SweepInterval: o.SweepInterval, SweepBatch: o.SweepBatch, Delete: s.deleteExpired,
 	})
-	if s.sweepEvery > 0 {
-		sw := &rowstate.Sweeper{Name: "pgstore", Every: s.sweepEvery, Batch: s.sweepBatch, Guard: s.guard, Delete: s.deleteExpired}
-		s.swept.Go(func() { sw.Run(s.done) })
-	}
 	return s, nil
 }
 
-// errState marks a stored state the store cannot read: an error for the caller, not an
-// unavailable database.
-var errState = errors.New("pgstore: malformed state")
-
-// unavailable reports whether err means the database could not decide. A malformed row,
-// and the server's errors about data, constraints, or the statements themselves (a table
-// of another layout), are errors for the caller instead.
+// unavailable reports whether err means the database could not decide. The server's
+// errors about data, constraints, or the statements themselves (a table of another
+// layout) are errors for the caller instead, as is a malformed row.
 func unavailable(err error) bool {
-	if errors.Is(err, errState) {
-		return false
-	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && len(pe.Code) == 5 {
 		switch pe.Code[:2] {
@@ -165,54 +116,19 @@ func unavailable(err error) bool {
 // Close stops the sweeping goroutine and marks the store closed: later calls return an
 // error wrapping [ratelimit.ErrClosed]. It closes the local fallback store if New created
 // it, and leaves the pool open. It is idempotent and returns nil.
-func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		close(s.done)
-		s.swept.Wait()
-		s.guard.Close()
-	})
-	return nil
-}
-
-// Stats are counters of a Store's calls since New. Each is monotonic.
-type Stats struct {
-	Calls         uint64 // Take and TakeAll calls that passed validation
-	Failures      uint64 // calls to the database that failed
-	PolicyAnswers uint64 // calls answered by Policy instead of the database
-	BreakerOpens  uint64 // times the circuit breaker opened
-	BreakerOpen   bool   // whether the breaker is open now
-}
+func (s *Store) Close() error { return s.core.Close(nil) }
 
 // Stats returns the store's counters.
-func (s *Store) Stats() Stats {
-	g := s.guard.Stats()
-	return Stats{Calls: g.Calls, Failures: g.Failures, PolicyAnswers: g.PolicyAnswers, BreakerOpens: g.BreakerOpens, BreakerOpen: g.BreakerOpen}
-}
+func (s *Store) Stats() Stats { return s.core.Stats() }
 
 // Take implements [ratelimit.Store]. GCRA takes one statement; the other algorithms lock,
-// step and write their row in one transaction. When the database fails, the answer follows
-// [Options.Policy].
+// step and write their row in one transaction. When the database fails, the answer follows the
+// Policy of [Options.Failure].
 func (s *Store) Take(ctx context.Context, key string, alg ratelimit.Algorithm, limit ratelimit.Limit, n int) (ratelimit.Result, error) {
-	if s.closed.Load() {
-		return ratelimit.Result{}, ratelimit.ErrClosed
-	}
-	c, err := rowstate.Validate(ctx, key, alg, limit, n)
-	if err != nil {
-		return ratelimit.Result{}, err
-	}
-	var d algo.Decision
-	answer, err := s.guard.Do(ctx, func(ctx context.Context) (err error) {
-		d, _, err = s.take(ctx, c)
-		return err
-	}, func(err error) error { return fmt.Errorf("pgstore: take %q: %w", key, err) })
-	switch {
-	case answer:
-		return s.guard.Answer(ctx, key, alg, limit, n, c.P, err)
-	case err != nil:
-		return ratelimit.Result{}, err
-	}
-	return d.Result(c.P), nil
+	return s.core.Take(ctx, key, alg, limit, n, func(ctx context.Context, c rowstate.Call) (algo.Decision, error) {
+		d, _, err := s.take(ctx, c)
+		return d, err
+	})
 }
 
 // take decides c and returns the server instant it decided at.
@@ -224,7 +140,7 @@ func (s *Store) take(ctx context.Context, c rowstate.Call) (algo.Decision, int64
 			return algo.Decision{}, 0, err
 		}
 		_, _, d, err := rowstate.Step(c, row, found, now)
-		return d, now, stateErr(err)
+		return d, now, rowstate.StateErr(err)
 	case c.Alg == ratelimit.GCRA:
 		return s.gcra(ctx, c)
 	}
@@ -237,7 +153,7 @@ func (s *Store) take(ctx context.Context, c rowstate.Call) (algo.Decision, int64
 		}
 		next, write, dd, err := rowstate.Step(c, row, found, t)
 		if err != nil {
-			return stateErr(err)
+			return rowstate.StateErr(err)
 		}
 		d, now = dd, t
 		if write {
@@ -268,7 +184,7 @@ func (s *Store) gcra(ctx context.Context, c rowstate.Call) (algo.Decision, int64
 		}
 		_, _, d, err := rowstate.Step(c, row, found, now)
 		if err != nil || !d.Allowed {
-			return d, now, stateErr(err)
+			return d, now, rowstate.StateErr(err)
 		}
 	}
 	return algo.Decision{}, 0, errors.New("the state kept changing under the upsert")
@@ -319,39 +235,19 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, c rowstate.Call, r rowstat
 	return err
 }
 
-func stateErr(err error) error {
-	if err != nil {
-		return fmt.Errorf("%w: %w", errState, err)
-	}
-	return nil
-}
-
 // Reset implements [ratelimit.Store]: it deletes the key's row, and the key's state in the
 // local fallback store. A failure of the database is returned as an error whatever the
 // policy.
 func (s *Store) Reset(ctx context.Context, key string, alg ratelimit.Algorithm) error {
-	if s.closed.Load() {
-		return ratelimit.ErrClosed
-	}
-	if err := rowstate.ValidateReset(key, alg); err != nil {
+	return s.core.Reset(ctx, key, alg, func(ctx context.Context) error {
+		_, err := s.pool.Exec(ctx, s.q.reset, []byte(key), int16(alg))
 		return err
-	}
-	if err := s.guard.Reset(ctx, key, alg); err != nil {
-		return err
-	}
-	ctx, cancel := s.guard.Context(ctx)
-	defer cancel()
-	if _, err := s.pool.Exec(ctx, s.q.reset, []byte(key), int16(alg)); err != nil {
-		err = fmt.Errorf("pgstore: reset %q: %w", key, err)
-		s.guard.Report(err)
-		return err
-	}
-	return nil
+	})
 }
 
 // Ping reports whether the database answers, within [Options.Timeout] and ctx.
 func (s *Store) Ping(ctx context.Context) error {
-	ctx, cancel := s.guard.Context(ctx)
+	ctx, cancel := s.core.Guard.Context(ctx)
 	defer cancel()
 	return s.pool.Ping(ctx)
 }

@@ -80,7 +80,7 @@ func newStore(t *testing.T, opts *Options) (*Store, *pgxpool.Pool) {
 	t.Helper()
 	srv := serverFor(t)
 	pool := newPool(t, srv.URL(), 16)
-	o := Options{Policy: ratelimit.FailError, Timeout: 10 * time.Second}
+	o := Options{Failure: Failure{Policy: ratelimit.FailError, Timeout: 10 * time.Second}}
 	if opts != nil {
 		o = *opts
 	}
@@ -201,7 +201,7 @@ func TestTakeAll(t *testing.T) {
 // TestSweep floods the store with unique keys under a short limit: the table holds about
 // the keys active within their reset time, not every key seen.
 func TestSweep(t *testing.T) {
-	s, pool := newStore(t, &Options{Policy: ratelimit.FailError, Timeout: 10 * time.Second, SweepInterval: 50 * time.Millisecond, SweepBatch: 100})
+	s, pool := newStore(t, &Options{Failure: Failure{Policy: ratelimit.FailError, Timeout: 10 * time.Second}, SweepInterval: 50 * time.Millisecond, SweepBatch: 100})
 	ctx := context.Background()
 	l := ratelimit.Limit{Rate: 1, Period: 20 * time.Millisecond}
 	most, total := 0, 0

@@ -2,12 +2,9 @@ package redisstore
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/internal/redistest"
+	"github.com/go-ratelimit/ratelimit/internal/storetest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -89,11 +87,7 @@ type span struct{ key, lo, hi int }
 // then "slow N", the calls that took over a millisecond, and "calls N". A denied goroutine
 // waits RetryAfter, at most a millisecond, as a client would.
 func TestLeaseChild(t *testing.T) {
-	spec := os.Getenv(leaseChildEnv)
-	if spec == "" {
-		t.Skip("run as a child process by the multi-process lease tests")
-	}
-	r, err := decodeLeaseRun(spec)
+	r, err := decodeLeaseRun(storetest.ChildSpec(t, leaseChildEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,78 +221,39 @@ type leaseResult struct {
 	slow, calls, scripts, rounds, lost int
 }
 
-// readyBuffer collects a child's output and closes ready when the child says so.
-type readyBuffer struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	ready chan struct{}
-	once  sync.Once
-}
-
-func (b *readyBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Write(p)
-	if bytes.Contains(b.buf.Bytes(), []byte("ready\n")) {
-		b.once.Do(func() { close(b.ready) })
-	}
-	return len(p), nil
-}
-
-func (b *readyBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // runLease runs r in leaseProcs child processes, started together once all are ready
 // (r.start is set then); fault, when not nil, runs in the parent meanwhile and may kill
-// child 0 (it gets the children's commands). A killed child contributes its last snapshot.
-func runLease(t *testing.T, r *leaseRun, fault func(children []*exec.Cmd)) leaseResult {
+// child 0 (it gets the children). A killed child contributes its last snapshot.
+func runLease(t *testing.T, r *leaseRun, fault func(children []*storetest.Child)) leaseResult {
 	t.Helper()
-	outs := make([]*readyBuffer, leaseProcs)
-	var cmds []*exec.Cmd
-	var stdins []io.WriteCloser
-	for i := range leaseProcs {
+	children := make([]*storetest.Child, leaseProcs)
+	for i := range children {
 		rr := *r
 		rr.snapshots = r.snapshots && i == 0
-		cmd := exec.Command(os.Args[0], "-test.run=^TestLeaseChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), leaseChildEnv+"="+rr.encode())
-		outs[i] = &readyBuffer{ready: make(chan struct{})}
-		cmd.Stdout, cmd.Stderr = outs[i], outs[i]
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds, stdins = append(cmds, cmd), append(stdins, in)
+		children[i] = storetest.StartChild(t, "TestLeaseChild", leaseChildEnv, rr.encode())
 	}
-	for i, o := range outs {
-		select {
-		case <-o.ready:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("child %d not ready after 30s: %s", i, o.String())
+	for i, c := range children {
+		if !c.WaitOutput(func(out string) bool { return strings.Contains(out, "\nready\n") }, 30*time.Second) {
+			t.Fatalf("child %d not ready after 30s: %s", i, c.Output())
 		}
 	}
 	r.start = time.Now().Add(50 * time.Millisecond)
-	for _, in := range stdins {
-		fmt.Fprintln(in, r.start.UnixNano())
-		in.Close()
+	for _, c := range children {
+		fmt.Fprintln(c.Stdin(), r.start.UnixNano())
+		c.Stdin().Close()
 	}
 	if fault != nil {
-		fault(cmds)
+		fault(children)
 	}
 	res := leaseResult{admitted: map[window]int{}, ambiguous: map[span]int{}}
-	for i, cmd := range cmds {
-		err := cmd.Wait()
+	for i, c := range children {
+		err := c.Wait()
 		killed := r.snapshots && i == 0
 		if err != nil && !killed {
-			t.Fatalf("child %d: %v\n%s", i, err, outs[i].String())
+			t.Fatalf("child %d: %v\n%s", i, err, c.Output())
 		}
 		last, lastAmb := map[window]int{}, map[span]int{}
-		for _, line := range strings.Split(outs[i].String(), "\n") {
+		for _, line := range strings.Split(c.Output(), "\n") {
 			f := strings.Fields(line)
 			var v [4]int
 			for j := 1; j < len(f) && j <= 4; j++ {
@@ -433,7 +388,7 @@ func TestLeaseFaults(t *testing.T) {
 		srv := redistest.Start(t)
 		r := newRun(t, srv, 3500*time.Millisecond)
 		var restarted [2]int
-		res := runLease(t, &r, func([]*exec.Cmd) {
+		res := runLease(t, &r, func([]*storetest.Child) {
 			at(&r, time.Second)
 			srv.Kill()
 			at(&r, 1500*time.Millisecond)
@@ -453,7 +408,7 @@ func TestLeaseFaults(t *testing.T) {
 	t.Run("stop-redis", func(t *testing.T) {
 		srv := redistest.Start(t)
 		r := newRun(t, srv, 5500*time.Millisecond)
-		res := runLease(t, &r, func([]*exec.Cmd) {
+		res := runLease(t, &r, func([]*storetest.Child) {
 			at(&r, time.Second)
 			srv.Pause()
 			at(&r, 4*time.Second)
@@ -465,9 +420,9 @@ func TestLeaseFaults(t *testing.T) {
 		srv := redistest.Start(t)
 		r := newRun(t, srv, 3*time.Second)
 		r.snapshots = true
-		res := runLease(t, &r, func(children []*exec.Cmd) {
+		res := runLease(t, &r, func(children []*storetest.Child) {
 			at(&r, 1500*time.Millisecond)
-			_ = children[0].Process.Kill()
+			_ = children[0].Kill()
 		})
 		res.check(t, &r, func(int) int { return limit.Rate })
 	})

@@ -1,20 +1,15 @@
 package redisstore
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-ratelimit/ratelimit"
 	"github.com/go-ratelimit/ratelimit/internal/redistest"
+	"github.com/go-ratelimit/ratelimit/internal/storetest"
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/rueidis"
 )
@@ -35,49 +30,17 @@ var exactLimit = ratelimit.Limit{Rate: 1000, Period: 365 * 24 * time.Hour}
 // testMultiProcess runs procs copies of this test binary, each with goroutines goroutines
 // hammering one key per algorithm, and requires that exactly the limit was admitted.
 func testMultiProcess(t *testing.T, mode string, addrs []string) {
-	prefix := testPrefix(t)
 	start := time.Now().Add(500 * time.Millisecond).UnixNano()
-	env := fmt.Sprintf("%s=%s;%s;%s;%d", childEnv, mode, strings.Join(addrs, ","), prefix, start)
-	outs := make([]bytes.Buffer, procs)
-	var cmds []*exec.Cmd
-	for i := range procs {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestMultiProcessChild$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), env)
-		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds = append(cmds, cmd)
-	}
-	totals := map[string]int{}
-	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("child %d: %v\n%s", i, err, outs[i].String())
-		}
-		for _, line := range strings.Split(outs[i].String(), "\n") {
-			if alg, n, ok := strings.Cut(strings.TrimSpace(line), " allowed="); ok {
-				k, err := strconv.Atoi(n)
-				if err != nil {
-					t.Fatalf("child %d: %q", i, line)
-				}
-				totals[alg] += k
-			}
-		}
-	}
-	t.Logf("admitted per algorithm: %v", totals)
-	for _, alg := range algorithms {
-		if got := totals[alg.String()]; got != exactLimit.Rate {
-			t.Errorf("%v: %d processes × %d goroutines admitted %d, want exactly %d", alg, procs, goroutines, got, exactLimit.Rate)
-		}
-	}
+	storetest.RunExact(t, storetest.Exact{
+		Test: "TestMultiProcessChild", Env: childEnv,
+		Spec:  fmt.Sprintf("%s;%s;%s;%d", mode, strings.Join(addrs, ","), testPrefix(t), start),
+		Procs: procs, Algorithms: algorithms, Limit: exactLimit,
+	})
 }
 
 // TestMultiProcessChild is the child of testMultiProcess; it does nothing unless run by it.
 func TestMultiProcessChild(t *testing.T) {
-	spec := os.Getenv(childEnv)
-	if spec == "" {
-		t.Skip("run as a child process by the multi-process tests")
-	}
+	spec := storetest.ChildSpec(t, childEnv)
 	f := strings.Split(spec, ";")
 	if len(f) != 4 {
 		t.Fatalf("bad %s=%q", childEnv, spec)
@@ -104,33 +67,8 @@ func TestMultiProcessChild(t *testing.T) {
 		s = New(c, opts)
 	}
 	defer s.Close()
-	ctx := context.Background()
 	time.Sleep(time.Until(time.Unix(0, startNs)))
-	for _, alg := range algorithms {
-		var allowed atomic.Int64
-		var wg sync.WaitGroup
-		errs := make(chan error, goroutines)
-		for range goroutines {
-			wg.Go(func() {
-				for range attempts {
-					r, err := s.Take(ctx, "hot", alg, exactLimit, 1)
-					if err != nil {
-						errs <- err
-						return
-					}
-					if r.Allowed {
-						allowed.Add(1)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
-		fmt.Printf("%v allowed=%d\n", alg, allowed.Load())
-	}
+	storetest.ChildExact(t, s, algorithms, exactLimit, goroutines, attempts)
 }
 
 // TestMultiProcess runs the multi-process test on a standalone server and on a Cluster,

@@ -29,7 +29,7 @@ func openTest(t testing.TB, opts *Options) (*Store, string) {
 // sweeper runs hourly: under synctest the suite's long sleeps would otherwise run it at
 // every fake second (TestSweep tests it).
 func testOptions() *Options {
-	return &Options{Policy: ratelimit.FailError, Timeout: 10 * time.Second, SweepInterval: time.Hour}
+	return &Options{Failure: Failure{Policy: ratelimit.FailError, Timeout: 10 * time.Second}, SweepInterval: time.Hour}
 }
 
 func TestConformance(t *testing.T) {

@@ -44,7 +44,7 @@
 // # Failures
 //
 // A call is bounded by [Options.Timeout], its wait for SQLite's write lock included. A
-// database locked past it, or failing, is answered by [Options.Policy], a
+// database locked past it, or failing, is answered by the Policy of [Options.Failure], a
 // [ratelimit.FailPolicy], with the circuit breaker, [Options.OnError] and [Store.Stats] of
 // redisstore. A transaction is never retried: one that failed before COMMIT rolled back,
 // and one whose COMMIT failed may have committed.

@@ -1,21 +1,16 @@
 package sqlitestore
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/internal/storetest"
 )
 
 // childEnv carries a child's task from the parent test: "exact;path" or "kill;path".
@@ -33,12 +28,6 @@ var exactLimit = ratelimit.Limit{Rate: 100, Period: 365 * 24 * time.Hour}
 // killLimit is never reached by the kill test, and refills one unit per 53 minutes.
 var killLimit = ratelimit.Limit{Rate: 1_000_000, Period: 100 * 365 * 24 * time.Hour}
 
-func child(t *testing.T, task, path string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChild$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), childEnv+"="+task+";"+path)
-	return cmd
-}
-
 // TestMultiProcess runs 4 processes of 8 goroutines each on one file and one key per
 // algorithm, and requires that exactly the limit was admitted.
 func TestMultiProcess(t *testing.T) {
@@ -47,37 +36,10 @@ func TestMultiProcess(t *testing.T) {
 		t.Skip("short")
 	}
 	_, path := openTest(t, testOptions()) // creates the file and its tables
-	outs := make([]bytes.Buffer, procs)
-	var cmds []*exec.Cmd
-	for i := range procs {
-		cmd := child(t, "exact", path)
-		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds = append(cmds, cmd)
-	}
-	totals := map[string]int{}
-	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("child %d: %v\n%s", i, err, outs[i].String())
-		}
-		for line := range strings.SplitSeq(outs[i].String(), "\n") {
-			if alg, n, ok := strings.Cut(strings.TrimSpace(line), " allowed="); ok {
-				k, err := strconv.Atoi(n)
-				if err != nil {
-					t.Fatalf("child %d: %q", i, line)
-				}
-				totals[alg] += k
-			}
-		}
-	}
-	t.Logf("admitted per algorithm: %v", totals)
-	for _, alg := range algorithms {
-		if got := totals[alg.String()]; got != exactLimit.Rate {
-			t.Errorf("%v: %d processes × %d goroutines admitted %d, want exactly %d", alg, procs, goroutines, got, exactLimit.Rate)
-		}
-	}
+	storetest.RunExact(t, storetest.Exact{
+		Test: "TestChild", Env: childEnv, Spec: "exact;" + path,
+		Procs: procs, Algorithms: algorithms, Limit: exactLimit,
+	})
 }
 
 // TestKill kills a process with SIGKILL while its goroutines take units, then reopens the
@@ -89,36 +51,19 @@ func TestKill(t *testing.T) {
 		t.Skip("short")
 	}
 	_, path := openTest(t, testOptions())
-	cmd := child(t, "kill", path)
-	out, err := cmd.StdoutPipe()
+	c := storetest.StartChild(t, "TestChild", childEnv, "kill;"+path)
+	const decisions = 400
+	started := c.WaitOutput(func(out string) bool { return strings.Count(out, "\ntook ") >= decisions }, time.Minute)
+	if err := c.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Wait() // killed
+	if !started {
+		t.Fatalf("the child did not report %d decisions: %s", decisions, c.Output())
+	}
+	reported, err := storetest.Tally(c.Output(), "took ") // with what it wrote before it died
 	if err != nil {
 		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	reported := map[string]int{}
-	sc := bufio.NewScanner(out)
-	total := 0
-	for sc.Scan() && total < 400 {
-		if alg, ok := strings.CutPrefix(sc.Text(), "took "); ok {
-			reported[alg]++
-			total++
-		}
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	for sc.Scan() { // what the child wrote before it died
-		if alg, ok := strings.CutPrefix(sc.Text(), "took "); ok {
-			reported[alg]++
-		}
-	}
-	_ = cmd.Wait()
-	if total < 400 {
-		t.Fatalf("the child stopped after %d decisions: %s", total, stderr.String())
 	}
 	s, err := Open(path, testOptions())
 	if err != nil {
@@ -140,63 +85,38 @@ func TestKill(t *testing.T) {
 
 // TestChild is the child process of the tests above; it does nothing unless run by them.
 func TestChild(t *testing.T) {
-	spec := os.Getenv(childEnv)
-	if spec == "" {
-		t.Skip("run as a child process by TestMultiProcess and TestKill")
-	}
-	task, path, _ := strings.Cut(spec, ";")
+	task, path, _ := strings.Cut(storetest.ChildSpec(t, childEnv), ";")
 	s, err := Open(path, testOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	ctx := context.Background()
 	if task == "kill" {
-		var mu sync.Mutex
-		w := bufio.NewWriter(os.Stdout)
-		var wg sync.WaitGroup
-		for g := range goroutines {
-			alg := []ratelimit.Algorithm{ratelimit.FixedWindow, ratelimit.GCRA}[g%2]
-			wg.Go(func() {
-				for {
-					r, err := s.Take(ctx, "hot", alg, killLimit, 1)
-					if err != nil || !r.Allowed {
-						fmt.Fprintf(os.Stderr, "%v: %+v, %v\n", alg, r, err)
-						os.Exit(1)
-					}
-					mu.Lock()
-					fmt.Fprintf(w, "took %v\n", alg)
-					w.Flush()
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
+		childTakeUntilKilled(s)
 		return
 	}
-	for _, alg := range algorithms {
-		var allowed atomic.Int64
-		var wg sync.WaitGroup
-		errs := make(chan error, goroutines)
-		for range goroutines {
-			wg.Go(func() {
-				for range attempts {
-					r, err := s.Take(ctx, "hot", alg, exactLimit, 1)
-					if err != nil {
-						errs <- err
-						return
-					}
-					if r.Allowed {
-						allowed.Add(1)
-					}
+	storetest.ChildExact(t, s, algorithms, exactLimit, goroutines, attempts)
+}
+
+// childTakeUntilKilled takes units of one key per algorithm from goroutines goroutines and
+// reports each as "took ALG", one write per line, until the process is killed.
+func childTakeUntilKilled(s *Store) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		alg := []ratelimit.Algorithm{ratelimit.FixedWindow, ratelimit.GCRA}[g%2]
+		wg.Go(func() {
+			for {
+				r, err := s.Take(context.Background(), "hot", alg, killLimit, 1)
+				if err != nil || !r.Allowed {
+					fmt.Fprintf(os.Stderr, "%v: %+v, %v\n", alg, r, err)
+					os.Exit(1)
 				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
-		fmt.Printf("%v allowed=%d\n", alg, allowed.Load())
+				mu.Lock()
+				fmt.Fprintf(os.Stdout, "took %v\n", alg)
+				mu.Unlock()
+			}
+		})
 	}
+	wg.Wait()
 }

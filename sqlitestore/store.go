@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-ratelimit/ratelimit"
@@ -26,32 +24,12 @@ type Options struct {
 	// starting with a digit). Default "ratelimit".
 	Table string
 
-	// Timeout bounds each call to the database, waits for its write lock included, in
-	// addition to the caller's context. A call that takes longer is a failure answered by
-	// Policy. Open also sets SQLite's busy timeout to it. Default 100ms.
-	Timeout time.Duration
-
-	// BreakerThreshold is the number of consecutive failed calls after which the circuit
-	// breaker opens: calls are then answered by Policy at once, without trying the
-	// database. Default 5; a negative value disables the breaker.
-	BreakerThreshold int
-
-	// BreakerCooldown is how long the breaker stays open; then one call probes the
-	// database while the others are answered by Policy. Default 1s.
-	BreakerCooldown time.Duration
-
-	// Policy says how calls are answered while the database fails (locked past Timeout,
-	// unreadable, full). Default [ratelimit.FailLocal].
-	Policy ratelimit.FailPolicy
-
-	// Local is the store FailLocal answers from. Default: a memorystore.Store created by
-	// New and closed by [Store.Close]; a Local given here is the caller's.
-	Local ratelimit.Store
-
-	// OnError, when set, is called with every failure of the database, synchronously in the
-	// caller's goroutine; calls answered while the breaker is open pass an error wrapping
-	// [ratelimit.ErrCircuitOpen]. Default nil. [Store.Stats] counts the same events.
-	OnError func(error)
+	// Failure bounds each call to the database (Timeout, 100ms by default, waits for the
+	// file's write lock included; Open also sets SQLite's busy timeout to it), sets the
+	// circuit breaker, and says how calls are answered while the database fails (locked
+	// past Timeout, unreadable, full: Policy, [ratelimit.FailLocal] by default). Its fields
+	// are promoted: o.Timeout is o.Failure.Timeout.
+	Failure
 
 	// SweepInterval is how often the store's goroutine deletes expired rows. Default 1s; a
 	// negative value starts no goroutine, and nothing deletes expired rows (they still
@@ -63,12 +41,22 @@ type Options struct {
 	SweepBatch int
 }
 
+// Failure are the failure options of a Store, shared with pgstore: Timeout,
+// BreakerThreshold, BreakerCooldown, Policy, Local and OnError, each documented on its
+// field.
+type Failure = failover.Settings
+
+// Stats are counters of a Store's calls since it was created, each monotonic: Calls (Take
+// and TakeAll calls that passed validation), Failures (calls to the database that failed),
+// PolicyAnswers (calls answered by Policy instead of the database), BreakerOpens, and
+// BreakerOpen (whether the breaker is open now).
+type Stats = failover.Stats
+
 // Default option values.
 const (
 	DefaultTable         = "ratelimit"
-	DefaultTimeout       = failover.DefaultTimeout
-	DefaultSweepInterval = time.Second
-	DefaultSweepBatch    = 1000
+	DefaultSweepInterval = rowstate.DefaultSweepInterval
+	DefaultSweepBatch    = rowstate.DefaultSweepBatch
 )
 
 // Store is a [ratelimit.Store] keeping state in a SQLite database, one row per (key,
@@ -77,15 +65,28 @@ type Store struct {
 	db     *sql.DB
 	ownsDB bool
 	q      queries
-	guard  *failover.Guard
+	stmts  statements
+	core   *rowstate.Core
+}
 
-	sweepEvery time.Duration
-	sweepBatch int
-	done       chan struct{}
-	swept      sync.WaitGroup
+// statements are the statements of the one-statement paths, prepared once: parsing the
+// GCRA upsert costs more than running it.
+type statements struct{ gcra, read *sql.Stmt }
 
-	closed    atomic.Bool
-	closeOnce sync.Once
+func (s *Store) prepare(ctx context.Context) error {
+	var err error
+	if s.stmts.gcra, err = s.db.PrepareContext(ctx, s.q.gcra); err != nil {
+		return err
+	}
+	if s.stmts.read, err = s.db.PrepareContext(ctx, s.q.read); err != nil {
+		s.stmts.gcra.Close()
+		return err
+	}
+	return nil
+}
+
+func (s *Store) closeStatements() error {
+	return errors.Join(s.stmts.gcra.Close(), s.stmts.read.Close())
 }
 
 var (
@@ -104,7 +105,7 @@ var (
 // power loss or an operating system crash may lose the last ones. Open the database
 // yourself with synchronous=FULL and pass it to [New] to keep those too.
 func Open(path string, opts *Options) (*Store, error) {
-	timeout := DefaultTimeout
+	timeout := failover.DefaultTimeout
 	if opts != nil && opts.Timeout > 0 {
 		timeout = opts.Timeout
 	}
@@ -152,37 +153,19 @@ func build(db *sql.DB, opts *Options) (*Store, error) {
 	if !rowstate.ValidTable(o.Table) {
 		return nil, fmt.Errorf("table name %q is not a plain identifier", o.Table)
 	}
-	s := &Store{
-		db:         db,
-		q:          newQueries(o.Table),
-		sweepEvery: o.SweepInterval,
-		sweepBatch: o.SweepBatch,
-		done:       make(chan struct{}),
-	}
-	if s.sweepEvery == 0 {
-		s.sweepEvery = DefaultSweepInterval
-	}
-	if s.sweepBatch <= 0 {
-		s.sweepBatch = DefaultSweepBatch
-	}
+	s := &Store{db: db, q: newQueries(o.Table)}
 	ctx, cancel := context.WithTimeout(context.Background(), max(o.Timeout, 5*time.Second))
 	defer cancel()
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
-	s.guard = failover.New(failover.Options{
-		Policy:           o.Policy,
-		Timeout:          o.Timeout,
-		BreakerThreshold: o.BreakerThreshold,
-		BreakerCooldown:  o.BreakerCooldown,
-		Local:            o.Local,
-		OnError:          o.OnError,
-		Unavailable:      func(err error) bool { return !errors.Is(err, errState) },
-	})
-	if s.sweepEvery > 0 {
-		sw := &rowstate.Sweeper{Name: "sqlitestore", Every: s.sweepEvery, Batch: s.sweepBatch, Guard: s.guard, Delete: s.deleteExpired}
-		s.swept.Go(func() { sw.Run(s.done) })
+	if err := s.prepare(ctx); err != nil {
+		return nil, err
 	}
+	s.core = rowstate.NewCore(rowstate.Config{
+		Name: "sqlitestore", Failure: o.Failure,
+		SweepInterval: o.SweepInterval, SweepBatch: o.SweepBatch, Delete: s.deleteExpired,
+	})
 	return s, nil
 }
 
@@ -191,37 +174,17 @@ func build(db *sql.DB, opts *Options) (*Store, error) {
 // closes the database if Open opened it. It is idempotent and returns the database's
 // Close error, if any.
 func (s *Store) Close() error {
-	var err error
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		close(s.done)
-		s.swept.Wait()
-		s.guard.Close()
+	return s.core.Close(func() error {
+		err := s.closeStatements()
 		if s.ownsDB {
-			err = s.db.Close()
+			err = errors.Join(err, s.db.Close())
 		}
+		return err
 	})
-	return err
-}
-
-// Stats are counters of a Store's calls since it was created. Each is monotonic.
-type Stats struct {
-	Calls         uint64 // Take and TakeAll calls that passed validation
-	Failures      uint64 // calls to the database that failed
-	PolicyAnswers uint64 // calls answered by Policy instead of the database
-	BreakerOpens  uint64 // times the circuit breaker opened
-	BreakerOpen   bool   // whether the breaker is open now
 }
 
 // Stats returns the store's counters.
-func (s *Store) Stats() Stats {
-	g := s.guard.Stats()
-	return Stats{Calls: g.Calls, Failures: g.Failures, PolicyAnswers: g.PolicyAnswers, BreakerOpens: g.BreakerOpens, BreakerOpen: g.BreakerOpen}
-}
-
-// errState marks a stored state the store cannot read: an error for the caller, not an
-// unavailable database.
-var errState = errors.New("sqlitestore: malformed state")
+func (s *Store) Stats() Stats { return s.core.Stats() }
 
 // now is the store's clock: the wall clock in Unix nanoseconds (see the package
 // documentation on clocks that step back).
@@ -229,38 +192,20 @@ func now() int64 { return time.Now().UnixNano() }
 
 // Take implements [ratelimit.Store]. GCRA takes one statement; the other algorithms read,
 // step and write the row in one immediate transaction. When the database fails, the
-// answer follows [Options.Policy].
+// answer follows the Policy.
 func (s *Store) Take(ctx context.Context, key string, alg ratelimit.Algorithm, limit ratelimit.Limit, n int) (ratelimit.Result, error) {
-	if s.closed.Load() {
-		return ratelimit.Result{}, ratelimit.ErrClosed
-	}
-	c, err := rowstate.Validate(ctx, key, alg, limit, n)
-	if err != nil {
-		return ratelimit.Result{}, err
-	}
-	var d algo.Decision
-	answer, err := s.guard.Do(ctx, func(ctx context.Context) (err error) {
-		d, err = s.take(ctx, c)
-		return err
-	}, func(err error) error { return fmt.Errorf("sqlitestore: take %q: %w", key, err) })
-	switch {
-	case answer:
-		return s.guard.Answer(ctx, key, alg, limit, n, c.P, err)
-	case err != nil:
-		return ratelimit.Result{}, err
-	}
-	return d.Result(c.P), nil
+	return s.core.Take(ctx, key, alg, limit, n, s.take)
 }
 
 func (s *Store) take(ctx context.Context, c rowstate.Call) (algo.Decision, error) {
 	switch {
 	case c.Cost == 0:
-		row, found, err := s.read(ctx, s.db, c)
+		row, found, err := s.peek(ctx, c)
 		if err != nil {
 			return algo.Decision{}, err
 		}
 		_, _, d, err := rowstate.Step(c, row, found, now())
-		return d, stateErr(err)
+		return d, rowstate.StateErr(err)
 	case c.Alg == ratelimit.GCRA:
 		return s.gcra(ctx, c)
 	}
@@ -272,7 +217,7 @@ func (s *Store) take(ctx context.Context, c rowstate.Call) (algo.Decision, error
 		}
 		next, write, dd, err := rowstate.Step(c, row, found, now())
 		if err != nil {
-			return stateErr(err)
+			return rowstate.StateErr(err)
 		}
 		d = dd
 		if write {
@@ -291,32 +236,38 @@ func (s *Store) gcra(ctx context.Context, c rowstate.Call) (algo.Decision, error
 	for range 3 {
 		t := now()
 		var at, x int64
-		err := s.db.QueryRowContext(ctx, s.q.gcra, c.Key, int64(c.Alg), t, g.Rate, g.NQ, g.NR, g.CQ, g.CR).Scan(&at, &x)
+		err := s.stmts.gcra.QueryRowContext(ctx, c.Key, int64(c.Alg), t, g.Rate, g.NQ, g.NR, g.CQ, g.CR).Scan(&at, &x)
 		if err == nil {
 			return rowstate.GCRAAllowed(c.P, at, x, t), nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return algo.Decision{}, err
 		}
-		row, found, err := s.read(ctx, s.db, c)
+		row, found, err := s.peek(ctx, c)
 		if err != nil {
 			return algo.Decision{}, err
 		}
 		_, _, d, err := rowstate.Step(c, row, found, t)
 		if err != nil || !d.Allowed {
-			return d, stateErr(err)
+			return d, rowstate.StateErr(err)
 		}
 	}
 	return algo.Decision{}, errors.New("the state kept changing under the upsert")
 }
 
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+// peek reads c's row, if any, outside a transaction.
+func (s *Store) peek(ctx context.Context, c rowstate.Call) (rowstate.Row, bool, error) {
+	return scanRow(s.stmts.read.QueryRowContext(ctx, c.Key, int64(c.Alg)))
 }
 
-func (s *Store) read(ctx context.Context, q querier, c rowstate.Call) (rowstate.Row, bool, error) {
+// read reads c's row, if any, in the transaction of conn.
+func (s *Store) read(ctx context.Context, conn *sql.Conn, c rowstate.Call) (rowstate.Row, bool, error) {
+	return scanRow(conn.QueryRowContext(ctx, s.q.read, c.Key, int64(c.Alg)))
+}
+
+func scanRow(row *sql.Row) (rowstate.Row, bool, error) {
 	var r rowstate.Row
-	err := q.QueryRowContext(ctx, s.q.read, c.Key, int64(c.Alg)).Scan(&r.At, &r.X, &r.Y, &r.Log, &r.Expires)
+	err := row.Scan(&r.At, &r.X, &r.Y, &r.Log, &r.Expires)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return rowstate.Row{}, false, nil
@@ -333,13 +284,6 @@ func (s *Store) write(ctx context.Context, conn *sql.Conn, c rowstate.Call, r ro
 	}
 	_, err := conn.ExecContext(ctx, s.q.write, c.Key, int64(c.Alg), r.At, r.X, r.Y, log, r.Expires)
 	return err
-}
-
-func stateErr(err error) error {
-	if err != nil {
-		return fmt.Errorf("%w: %w", errState, err)
-	}
-	return nil
 }
 
 // tx runs fn in an immediate transaction: the write lock is taken at BEGIN, so the
@@ -375,28 +319,15 @@ func rollback(conn *sql.Conn) {
 // local fallback store. A failure of the database is returned as an error whatever the
 // policy.
 func (s *Store) Reset(ctx context.Context, key string, alg ratelimit.Algorithm) error {
-	if s.closed.Load() {
-		return ratelimit.ErrClosed
-	}
-	if err := rowstate.ValidateReset(key, alg); err != nil {
+	return s.core.Reset(ctx, key, alg, func(ctx context.Context) error {
+		_, err := s.db.ExecContext(ctx, s.q.reset, key, int64(alg))
 		return err
-	}
-	if err := s.guard.Reset(ctx, key, alg); err != nil {
-		return err
-	}
-	ctx, cancel := s.guard.Context(ctx)
-	defer cancel()
-	if _, err := s.db.ExecContext(ctx, s.q.reset, key, int64(alg)); err != nil {
-		err = fmt.Errorf("sqlitestore: reset %q: %w", key, err)
-		s.guard.Report(err)
-		return err
-	}
-	return nil
+	})
 }
 
 // Ping reports whether the database answers, within [Options.Timeout] and ctx.
 func (s *Store) Ping(ctx context.Context) error {
-	ctx, cancel := s.guard.Context(ctx)
+	ctx, cancel := s.core.Guard.Context(ctx)
 	defer cancel()
 	return s.db.PingContext(ctx)
 }

@@ -41,7 +41,7 @@ func TestDifferential(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	synctest.Test(t, func(t *testing.T) {
-		s, _ := openTest(t, &Options{Policy: ratelimit.FailError, Timeout: time.Hour, SweepInterval: -1})
+		s, _ := openTest(t, &Options{Failure: Failure{Policy: ratelimit.FailError, Timeout: time.Hour}, SweepInterval: -1})
 		ref := memorystore.New(&memorystore.Options{SweepInterval: 1 << 62}) // no ticks through the long sleeps
 		defer ref.Close()
 		rng := rand.New(rand.NewPCG(seed, 2))
@@ -168,8 +168,7 @@ func TestReopen(t *testing.T) {
 // the lock is released.
 func TestLocked(t *testing.T) {
 	var reported int
-	s, path := openTest(t, &Options{Policy: ratelimit.FailOpen, Timeout: 50 * time.Millisecond, BreakerThreshold: 2,
-		BreakerCooldown: 100 * time.Millisecond, OnError: func(error) { reported++ }})
+	s, path := openTest(t, &Options{Failure: Failure{Policy: ratelimit.FailOpen, Timeout: 50 * time.Millisecond, BreakerThreshold: 2, BreakerCooldown: 100 * time.Millisecond, OnError: func(error) { reported++ }}})
 	ctx := context.Background()
 	l := ratelimit.Limit{Rate: 1, Period: time.Hour}
 	if r, _ := s.Take(ctx, "k", ratelimit.TokenBucket, l, 1); !r.Allowed {
@@ -213,7 +212,7 @@ func TestLocked(t *testing.T) {
 // the keys active within their reset time, not the keys ever seen.
 func TestSweep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s, _ := openTest(t, &Options{Policy: ratelimit.FailError, Timeout: time.Hour, SweepInterval: 100 * time.Millisecond, SweepBatch: 50})
+		s, _ := openTest(t, &Options{Failure: Failure{Policy: ratelimit.FailError, Timeout: time.Hour}, SweepInterval: 100 * time.Millisecond, SweepBatch: 50})
 		ctx := context.Background()
 		l := ratelimit.Limit{Rate: 1, Period: 100 * time.Millisecond}
 		const perRound, rounds = 300, 30

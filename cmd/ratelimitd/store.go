@@ -90,7 +90,7 @@ func openSQLite(path string, policy ratelimit.FailPolicy, timeout time.Duration,
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("store sqlite://%s: want sqlite:///path/to/file.db, a file path without query", path)
 	}
-	s, err := sqlitestore.Open(path, &sqlitestore.Options{Policy: policy, Timeout: timeout, OnError: onError})
+	s, err := sqlitestore.Open(path, &sqlitestore.Options{Failure: sqlitestore.Failure{Policy: policy, Timeout: timeout, OnError: onError}})
 	if err != nil {
 		return nil, fmt.Errorf("store sqlite://%s: %w", path, err)
 	}
@@ -116,7 +116,7 @@ func openPostgres(rawURL string, policy ratelimit.FailPolicy, timeout time.Durat
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", redacted(rawURL), err)
 	}
-	s, err := pgstore.New(ctx, pool, &pgstore.Options{Policy: policy, Timeout: timeout, OnError: onError})
+	s, err := pgstore.New(ctx, pool, &pgstore.Options{Failure: pgstore.Failure{Policy: policy, Timeout: timeout, OnError: onError}})
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("store %s: %w", redacted(rawURL), err)
