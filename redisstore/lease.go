@@ -138,26 +138,28 @@ type leaseKey struct {
 // lease is one key's local state. Every field but next is guarded by mu; next, by the
 // shard's mu.
 type lease struct {
-	mu      sync.Mutex
-	k       leaseKey
-	hash    uint64
-	next    *lease // of the same hash
-	rkey    string
-	p       algo.Params
+	mu sync.Mutex
+	// What a decision reads and writes, together.
 	units   uint64 // granted and unspent, valid until expires
-	start   int64  // start of the window the units were granted in, Redis µs
 	expires int64  // local ns at which that window ends, at the latest
 	left    uint64 // what Redis had left after the last grant
 	chunk   uint64 // size of the next lease
-	since   int64  // local ns of the last grant received
-	pending bool   // queued for a refill, or one in flight
-	want    uint64 // units the pending refill must bring at least
 	wait    int64  // local ns before which no refill is asked (Redis had none, or failed)
 	used    int64  // local ns of the last decision
+	pending bool   // queued for a refill, or one in flight
 	gone    bool   // dropped from its shard: a new lease takes its place
 
-	decided, allowed uint64        // decisions and admissions not yet added to the store's counters
-	first            chan struct{} // closed when the first grant's reply is applied; nil when none waits
+	decided, allowed uint64 // decisions and admissions not yet added to the store's counters
+	p                algo.Params
+
+	k     leaseKey
+	hash  uint64
+	next  *lease // of the same hash
+	rkey  string
+	start int64         // start of the window the units were granted in, Redis µs
+	since int64         // local ns of the last grant received
+	want  uint64        // units the pending refill must bring at least
+	first chan struct{} // closed when the first grant's reply is applied; nil when none waits
 }
 
 var _ ratelimit.Store = (*LeaseStore)(nil)
