@@ -85,7 +85,7 @@ var table = []setting{
 		str(func(s *settings) *string { return &s.adminAddr })},
 	{"admin-token", "RATELIMITD_ADMIN_TOKEN", "", "bearer token the admin API requires; mandatory when -admin is not a loopback address",
 		str(func(s *settings) *string { return &s.adminToken })},
-	{"store", "RATELIMITD_STORE", "memory", "memory, redis://[user:pass@]host:port[/db], redis+cluster://host:port,host:port, redis+sentinel://host:port,host:port/master, sqlite:///path/to/file.db, postgres://[user:pass@]host:port/db",
+	{"store", "RATELIMITD_STORE", "memory", "memory, redis://[user:pass@]host:port[/db], redis+cluster://host:port,host:port, redis+sentinel://host:port,host:port/master, sqlite:///path/to/file.db, postgres://[user:pass@]host:port/db; a Redis URL may add ?consistency=eventual (the default of rules that name none), sync=100ms and accuracy=0.01",
 		str(func(s *settings) *string { return &s.store })},
 	{"redis-prefix", "RATELIMITD_REDIS_PREFIX", "ratelimit:", "prefix of every Redis key the service writes: give each environment sharing one Redis its own; no { or }",
 		str(func(s *settings) *string { return &s.redisPrefix })},

@@ -14,6 +14,12 @@
 //	      period: 5m                # extension: any window, instead of unit
 //	      algorithm: gcra           # extension: any of the six algorithms (default fixed_window)
 //	      burst: 50                 # extension: bucket capacity of token/leaky bucket and GCRA
+//	  - key: remote_address
+//	    rate_limit:
+//	      unit: second
+//	      requests_per_unit: 100
+//	      consistency: eventual     # extension: decided from leases (fixed_window, sliding_window_counter)
+//	      sync: 50ms                # extension: the eventual rule's background interval
 //
 // Matching follows envoyproxy/ratelimit: a request descriptor with k entries walks k
 // levels of the tree; at each level the entry's key and value match a descriptor with that
