@@ -151,45 +151,60 @@ func forwardedClient(lines []string, forwarded bool, proxies []netip.Prefix, noK
 // parseNode parses one hop: an address, optionally quoted (RFC 7239), in brackets when
 // IPv6, optionally with a port.
 func parseNode(s string) (netip.Addr, bool) {
-	s = strings.TrimSpace(s)
-	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
-		s = s[1 : len(s)-1]
-		if strings.IndexByte(s, '\\') >= 0 {
-			s = unescapeQuoted(s)
-		}
-	}
+	s = unquoteNode(strings.TrimSpace(s))
 	switch {
 	case strings.HasPrefix(s, "["):
-		end := strings.IndexByte(s, ']')
-		if end < 0 {
-			return netip.Addr{}, false
-		}
-		rest := s[end+1:]
-		if rest != "" && !validPort(rest) {
-			return netip.Addr{}, false
-		}
-		s = s[1:end]
-		a, err := netip.ParseAddr(s)
-		if err != nil || !a.Is6() {
-			return netip.Addr{}, false
-		}
-		return Normalise(a), true
-	case strings.Count(s, ":") == 1: // IPv4 with a port
-		host, port, _ := strings.Cut(s, ":")
-		if !validPort(":" + port) {
-			return netip.Addr{}, false
-		}
-		a, err := netip.ParseAddr(host)
-		if err != nil || !a.Is4() {
-			return netip.Addr{}, false
-		}
-		return a, true
+		return parseBracketed(s)
+	case strings.Count(s, ":") == 1:
+		return parseIPv4Port(s)
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
 		return netip.Addr{}, false
 	}
 	return Normalise(a), true
+}
+
+// unquoteNode strips the quotes of an RFC 7239 quoted-string node and resolves its
+// escapes; other text is returned as is.
+func unquoteNode(s string) string {
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return s
+	}
+	s = s[1 : len(s)-1]
+	if strings.IndexByte(s, '\\') >= 0 {
+		s = unescapeQuoted(s)
+	}
+	return s
+}
+
+// parseBracketed parses "[IPv6]" optionally followed by a port.
+func parseBracketed(s string) (netip.Addr, bool) {
+	end := strings.IndexByte(s, ']')
+	if end < 0 {
+		return netip.Addr{}, false
+	}
+	if rest := s[end+1:]; rest != "" && !validPort(rest) {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(s[1:end])
+	if err != nil || !a.Is6() {
+		return netip.Addr{}, false
+	}
+	return Normalise(a), true
+}
+
+// parseIPv4Port parses "IPv4:port".
+func parseIPv4Port(s string) (netip.Addr, bool) {
+	host, port, _ := strings.Cut(s, ":")
+	if !validPort(":" + port) {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, false
+	}
+	return a, true
 }
 
 // validPort reports whether s is ":" followed by a port: digits, or an RFC 7239
