@@ -205,6 +205,20 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// remotePeer returns the peer of a TCP connection as an unmapped address and port,
+// and any other address as its text; a nil address gives neither.
+func remotePeer(addr net.Addr) (netip.AddrPort, string) {
+	switch a := addr.(type) {
+	case *net.TCPAddr:
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ""
+	case nil:
+		return netip.AddrPort{}, ""
+	default:
+		return netip.AddrPort{}, a.String()
+	}
+}
+
 // newRequest builds the *http.Request httplimit decides c's request by. Its strings
 // are copies, sharing one allocation: the request URI, Host, RemoteAddr and every
 // header field name and value.
@@ -213,16 +227,7 @@ func newRequest(c fiber.Ctx) (*http.Request, error) {
 	fh := &fr.Header
 	uri := fh.RequestURI() // as received: fr.RequestURI would normalise it
 	host := fr.Host()
-	var peer netip.AddrPort
-	var peerText string
-	switch a := c.RequestCtx().RemoteAddr().(type) {
-	case *net.TCPAddr:
-		ap := a.AddrPort()
-		peer = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	case nil:
-	default:
-		peerText = a.String()
-	}
+	peer, peerText := remotePeer(c.RequestCtx().RemoteAddr())
 
 	n, size := 0, len(uri)+len(host)+len(peerText)+len("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535")
 	for k, v := range fh.All() {
