@@ -475,7 +475,7 @@ func TestAcrossStoresOnlyEarlierStoresLeak(t *testing.T) {
 		mw.Check(request("GET", "/", "192.0.2.1:1", "X-User", "alice"))
 	}
 	// The first store was decided before the second denied: its units stay taken.
-	r, err := first.Take(t.Context(), "ip\x00k\x00192.0.2.1", ratelimit.FixedWindow, ratelimit.PerHour(10), 0)
+	r, err := first.Take(t.Context(), "2:ip:k:192.0.2.1", ratelimit.FixedWindow, ratelimit.PerHour(10), 0)
 	if err != nil || r.Remaining != 7 {
 		t.Errorf("first store: %+v %v, want 7 remaining (documented leak)", r, err)
 	}
@@ -498,7 +498,7 @@ func TestStoresDecidedInTurn(t *testing.T) {
 		return ratelimit.New(s, ratelimit.FixedWindow, ratelimit.PerHour(n))
 	}
 	remaining := func(s ratelimit.Store, rule, key string) int {
-		r, err := s.Take(t.Context(), rule+"\x00k\x00"+key, ratelimit.FixedWindow, ratelimit.PerHour(10), 0)
+		r, err := s.Take(t.Context(), strconv.Itoa(len(rule))+":"+rule+":k:"+key, ratelimit.FixedWindow, ratelimit.PerHour(10), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -870,7 +870,7 @@ func TestProxyHeaderAnyCase(t *testing.T) {
 	if _, err := mw.Check(r); err != nil {
 		t.Fatal(err)
 	}
-	res, err := store.Take(t.Context(), "default\x00k\x00203.0.113.9", ratelimit.FixedWindow, ratelimit.PerHour(5), 0)
+	res, err := store.Take(t.Context(), "7:default:k:203.0.113.9", ratelimit.FixedWindow, ratelimit.PerHour(5), 0)
 	if err != nil || res.Remaining != 4 {
 		t.Errorf("the middleware did not key by the forwarded address: %+v %v", res, err)
 	}

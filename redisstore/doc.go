@@ -57,6 +57,11 @@
 // write sets a TTL no longer than the state matters (the window's end, the time until a
 // bucket is full again), so idle keys vanish by themselves. With maxmemory, use a
 // volatile-* eviction policy: allkeys-lru would evict live counters and over-admit.
+// The integrations start their user keys with the rule's name and its length
+// ("ratelimit:{3:api:k:203.0.113.9}:gcra" for httplimit's rule "api" and a client
+// address), and ratelimitd with the domain and each descriptor entry, each preceded by its
+// length; all of these are printable, so `redis-cli --scan --pattern 'ratelimit:*'` lists
+// them as they are.
 //
 // # Failures
 //

@@ -94,8 +94,32 @@ func TestGroups(t *testing.T) {
 	if g := []int{set.Rules[0].group, set.Rules[1].group, set.Rules[2].group}; g[0] != 0 || g[1] != 1 || g[2] != 0 {
 		t.Errorf("groups %v, want [0 1 0]", g)
 	}
-	if set.Rules[2].Prefix != "z\x00k\x00" || set.Rules[2].FallbackPrefix != "z\x00i\x00" {
+	if set.Rules[2].Prefix != "1:z:k:" || set.Rules[2].FallbackPrefix != "1:z:i:" {
 		t.Errorf("prefixes %q %q", set.Rules[2].Prefix, set.Rules[2].FallbackPrefix)
+	}
+}
+
+// Rule namespaces are printable and never overlap: with a bare separator, rule "a" and
+// key "k:b:k:x" would share the store key of rule "a:k:b" and key "x".
+func TestNamespacesDistinct(t *testing.T) {
+	s := newStore(t)
+	set, err := Compile([]Spec{{Name: "a", Limiter: hour(s, 1)}, {Name: "a:k:b", Limiter: hour(s, 1)}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := set.Rules[0], set.Rules[1]
+	keys := []string{a.Prefix + "b:k:x", b.Prefix + "x", a.FallbackPrefix + "x", b.FallbackPrefix + "x"}
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if seen[k] {
+			t.Errorf("two rules share the store key %q", k)
+		}
+		seen[k] = true
+		for i := 0; i < len(k); i++ {
+			if k[i] < 0x20 || k[i] > 0x7e {
+				t.Errorf("store key %q has the unprintable byte %#x", k, k[i])
+			}
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package multi
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 
 	"github.com/go-ratelimit/ratelimit"
 )
@@ -56,7 +57,8 @@ type Rule struct {
 	Limiter *ratelimit.Limiter
 
 	// Prefix namespaces the rule's keys, FallbackPrefix its client-address fallback keys:
-	// rules with different names never share state.
+	// the name's length, the name, and k or i, as in "3:api:k:" and "3:api:i:". Rules
+	// with different names never share state, and the keys stay printable.
 	Prefix, FallbackPrefix string
 
 	store ratelimit.Store
@@ -104,6 +106,14 @@ func CheckName(name string) error {
 	return nil
 }
 
+// namespace returns the start of every store key of the rule named name: the name's
+// length, ':', the name and ':', as in "3:api:". The length makes the namespace
+// collision-free whatever the name holds, and the key stays printable, so that a store's
+// keys read as they are (in redis-cli --scan, say).
+func namespace(name string) string {
+	return strconv.Itoa(len(name)) + ":" + name + ":"
+}
+
 // Compile checks specs and returns their Set. Errors name the rule; front ends wrap
 // them in their configuration error.
 func Compile(specs []Spec, opts Options) (*Set, error) {
@@ -133,10 +143,11 @@ func Compile(specs []Spec, opts Options) (*Set, error) {
 		if sp.MissingKey > 2 {
 			return nil, fmt.Errorf("rule %q: unknown MissingKeyPolicy %d", sp.Name, sp.MissingKey)
 		}
+		prefix := namespace(sp.Name)
 		s.Rules[i] = Rule{
 			Index: i, Name: sp.Name, Class: sp.Class, Limiter: sp.Limiter,
-			Prefix:         sp.Name + "\x00k\x00",
-			FallbackPrefix: sp.Name + "\x00i\x00",
+			Prefix:         prefix + "k:",
+			FallbackPrefix: prefix + "i:",
 			store:          sp.Limiter.Store(),
 			group:          s.groupOf(sp.Limiter.Store()),
 		}

@@ -91,12 +91,13 @@ func startNodes(t testing.TB, n int) *Cluster {
 				t.Fatal(err)
 			}
 			dir := t.TempDir()
-			s = newServer(t, bin, dir, []string{
+			s = newServer(bin, dir, []string{
 				"--cluster-enabled", "yes", "--cluster-config-file", dir + "/nodes.conf",
 				"--cluster-node-timeout", "1000", "--cluster-port", strconv.Itoa(busPort),
 				"--cluster-require-full-coverage", "no", "--repl-diskless-sync", "yes",
 				"--repl-diskless-sync-delay", "0", "--shutdown-on-sigterm", "nosave now",
 			})
+			t.Cleanup(s.Stop)
 			if err = s.start(0); err == nil {
 				break
 			}

@@ -80,7 +80,6 @@ func Addr(t testing.TB) string {
 // Server is a redis-server process started by a test. Its methods are safe for
 // concurrent use.
 type Server struct {
-	t    testing.TB
 	bin  string
 	dir  string
 	head []string // arguments before the options (a config file)
@@ -96,21 +95,20 @@ type Server struct {
 // plus extra arguments, and stops it when t ends.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	s := newServer(t, Binary(t), t.TempDir(), extra)
+	s := newServer(Binary(t), t.TempDir(), extra)
+	t.Cleanup(s.Stop)
 	if err := s.start(0); err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func newServer(t testing.TB, bin, dir string, extra []string) *Server {
+func newServer(bin, dir string, extra []string) *Server {
 	args := []string{
 		"--bind", "127.0.0.1", "--protected-mode", "no", "--save", "", "--appendonly", "no",
 		"--daemonize", "no", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log"),
 	}
-	s := &Server{t: t, bin: bin, dir: dir, args: append(args, extra...)}
-	t.Cleanup(s.Stop)
-	return s
+	return &Server{bin: bin, dir: dir, args: append(args, extra...)}
 }
 
 // Addr returns the server's "127.0.0.1:port".

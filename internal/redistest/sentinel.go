@@ -37,7 +37,7 @@ func StartSentinel(t testing.TB) *Sentinel {
 		if err := os.WriteFile(filepath.Join(dir, "sentinel.conf"), []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s := &Server{t: t, bin: bin, dir: dir,
+		s := &Server{bin: bin, dir: dir,
 			head: []string{filepath.Join(dir, "sentinel.conf"), "--sentinel"},
 			args: []string{"--bind", "127.0.0.1", "--protected-mode", "no", "--daemonize", "no",
 				"--dir", dir, "--logfile", filepath.Join(dir, "redis.log")}}

@@ -1,0 +1,62 @@
+package redistest
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// Main runs a package's tests and examples, from its TestMain, with *addr set to a
+// standalone server for its examples, which have no testing.T to start one with:
+// REDIS_ADDR when set, or else a redis-server of its own, stopped when the run ends.
+// Without redis-server the examples are skipped, with a line saying so (a failure when
+// RequireEnv is 1), and the tests decide for themselves as everywhere else.
+func Main(m *testing.M, addr *string) int {
+	if a := os.Getenv(AddrEnv); a != "" {
+		*addr = a
+		return m.Run()
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv(RequireEnv) == "1" {
+			fmt.Fprintf(os.Stderr, "redistest: redis-server not found in PATH (%s=1)\n", RequireEnv)
+			return 1
+		}
+		fmt.Fprintln(os.Stderr, "redistest: redis-server not found in PATH: the examples are skipped")
+		if err := skipExamples(); err != nil {
+			fmt.Fprintln(os.Stderr, "redistest:", err)
+			return 1
+		}
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", "redistest")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "redistest:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	s := newServer(bin, dir, nil)
+	if err := s.start(0); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer s.Stop()
+	*addr = s.Addr()
+	return m.Run()
+}
+
+// skipExamples adds the examples to the run's -test.skip pattern.
+func skipExamples() error {
+	flag.Parse()
+	skip := flag.Lookup("test.skip")
+	if skip == nil {
+		return fmt.Errorf("no -test.skip flag to skip the examples with")
+	}
+	pattern := "^Example"
+	if old := skip.Value.String(); old != "" {
+		pattern = old + "|" + pattern
+	}
+	return skip.Value.Set(pattern)
+}
