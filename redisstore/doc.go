@@ -60,8 +60,8 @@
 // The integrations start their user keys with the rule's name and its length
 // ("ratelimit:{3:api:k:203.0.113.9}:gcra" for httplimit's rule "api" and a client
 // address), and ratelimitd with the domain and each descriptor entry, each preceded by its
-// length; all of these are printable, so `redis-cli --scan --pattern 'ratelimit:*'` lists
-// them as they are.
+// length. None of these adds an unprintable byte, so with printable user keys and
+// descriptor values `redis-cli --scan --pattern 'ratelimit:*'` lists the keys as they are.
 //
 // # Failures
 //

@@ -20,7 +20,7 @@ var redisAddr string
 func TestMain(m *testing.M) { os.Exit(redistest.Main(m, &redisAddr)) }
 
 // One limit shared by every process that uses the same Redis: 3 requests per minute per
-// user, as GCRA.
+// user, as GCRA. Two stores stand for two processes: what one admits, the other sees.
 func Example() {
 	client := redis.NewClient(&redis.Options{
 		Addr:                  redisAddr, // "localhost:6379", say
@@ -28,16 +28,20 @@ func Example() {
 		DialerRetries:         1,         // the store retries refused dials itself
 	})
 	defer client.Close()
-	store := redisstore.New(client, &redisstore.Options{Prefix: "example:", Timeout: time.Second})
-	defer store.Close()
-	lim := ratelimit.New(store, ratelimit.GCRA, ratelimit.PerMinute(3))
+	opts := &redisstore.Options{Prefix: "example:", Timeout: time.Second}
+	web, worker := redisstore.New(client, opts), redisstore.New(client, opts)
+	defer web.Close()
+	defer worker.Close()
+	limit := ratelimit.PerMinute(3)
+	onWeb := ratelimit.New(web, ratelimit.GCRA, limit)
+	onWorker := ratelimit.New(worker, ratelimit.GCRA, limit)
 
 	ctx := context.Background()
-	if err := lim.Reset(ctx, "user:alice"); err != nil { // a fresh start for the example
+	if err := onWeb.Reset(ctx, "user:alice"); err != nil { // a fresh start for the example
 		fmt.Println(err)
 		return
 	}
-	for i := range 4 {
+	for i, lim := range []*ratelimit.Limiter{onWeb, onWeb, onWorker, onWorker} {
 		r, err := lim.Allow(ctx, "user:alice")
 		if err != nil {
 			fmt.Println(err)

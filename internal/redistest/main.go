@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"testing"
 )
 
@@ -18,13 +17,13 @@ func Main(m *testing.M, addr *string) int {
 		*addr = a
 		return m.Run()
 	}
-	bin, err := exec.LookPath("redis-server")
+	bin, err := lookServer()
 	if err != nil {
 		if os.Getenv(RequireEnv) == "1" {
-			fmt.Fprintf(os.Stderr, "redistest: redis-server not found in PATH (%s=1)\n", RequireEnv)
+			fmt.Fprintf(os.Stderr, "redistest: %v (%s=1)\n", err, RequireEnv)
 			return 1
 		}
-		fmt.Fprintln(os.Stderr, "redistest: redis-server not found in PATH: the examples are skipped")
+		fmt.Fprintf(os.Stderr, "redistest: %v: the examples are skipped\n", err)
 		if err := skipExamples(); err != nil {
 			fmt.Fprintln(os.Stderr, "redistest:", err)
 			return 1

@@ -43,15 +43,23 @@ const AddrEnv = "REDIS_ADDR"
 // Binary returns the path of redis-server, or skips t (fails it when RequireEnv is 1).
 func Binary(t testing.TB) string {
 	t.Helper()
-	path, err := exec.LookPath("redis-server")
+	path, err := lookServer()
 	if err != nil {
-		msg := "redis-server not found in PATH: install Redis (Debian: apt-get install redis-server) or set " + AddrEnv
 		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("%s (%s=1)", msg, RequireEnv)
+			t.Fatalf("%v (%s=1)", err, RequireEnv)
 		}
-		t.Skip(msg)
+		t.Skip(err)
 	}
 	return path
+}
+
+// lookServer returns the path of redis-server, or an error saying how to get one.
+func lookServer() (string, error) {
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", errors.New("redis-server not found in PATH: install Redis (Debian: apt-get install redis-server) or set " + AddrEnv)
+	}
+	return path, nil
 }
 
 func cliBinary(t testing.TB) string {
