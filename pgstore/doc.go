@@ -24,9 +24,12 @@
 //
 // The clock is the database server's, clock_timestamp() read in the statement that
 // decides (after the row lock, in a transaction), so that hosts with skewed clocks agree.
-// Its resolution is a microsecond, as Redis's TIME: durations are exact to the
-// microsecond. A server clock that steps back never over-grants (each row's instant is its
-// floor); one that steps forward refills early.
+// The GCRA statement reads it before it may wait for a row another call holds; each row's
+// instant is its floor, so that call is decided at the later instant of the one it waited
+// for, and the calls on a key are decided in the order they write it. The resolution is a
+// microsecond, as Redis's TIME: durations are exact to the microsecond. A server clock
+// that steps back never over-grants (the floor again); one that steps forward refills
+// early.
 //
 // # Housekeeping
 //

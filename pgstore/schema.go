@@ -25,8 +25,8 @@ func newQueries(table string) queries {
 	t := `"` + table + `"`
 	meta := `"` + table + `_meta"`
 	set, where := rowstate.GCRAUpdate(rowstate.Dialect{
-		Now: "excluded.y", Rate: "$3::bigint", NQ: "$4::bigint", NR: "$5::bigint", CQ: "$6::bigint", CR: "$7::bigint", Min: "LEAST",
-		Bool2Int: func(c string) string { return "(" + c + ")::int" }, Row: "r.", Y: "excluded.y",
+		Now: "excluded.y", Rate: "$3::bigint", NQ: "$4::bigint", NR: "$5::bigint", CQ: "$6::bigint", CR: "$7::bigint",
+		Min: "LEAST", Max: "GREATEST", Bool2Int: func(c string) string { return "(" + c + ")::int" }, Row: "r.",
 	})
 	return queries{
 		name: table,
@@ -52,8 +52,10 @@ LEFT JOIN ` + t + ` r ON r.k = $1 AND r.alg = $2`,
 		write: `INSERT INTO ` + t + ` (k, alg, at, x, y, log, expires) VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (k, alg) DO UPDATE SET at = excluded.at, x = excluded.x, y = excluded.y, log = excluded.log, expires = excluded.expires`,
 		reset: `DELETE FROM ` + t + ` WHERE k = $1 AND alg = $2`,
-		// The server's instant rides in the proposed row's y, which GCRA does not use, so
-		// that the update and RETURNING read the one instant.
+		// The server's instant rides in the proposed row's y. It is read before the
+		// statement waits for a row another call holds, so the update decides at the later
+		// of it and the row's y, the instant of the call that held it, and RETURNING reads
+		// the instant decided at.
 		gcra: `INSERT INTO ` + t + ` AS r (k, alg, at, x, y, log, expires)
 SELECT $1::bytea, $2::smallint, c.now + $4::bigint, $5::bigint, c.now, NULL, c.now + $4::bigint + ($5::bigint > 0)::int FROM (SELECT ` + nowNs + ` AS now) c
 ON CONFLICT (k, alg) DO UPDATE SET ` + set + ` WHERE ` + where + `

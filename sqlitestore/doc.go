@@ -23,11 +23,12 @@
 //
 // The clock is the host's wall clock, read by the process that decides, which is what
 // lets several processes share a file. Each row's own instant is its floor: a call whose
-// clock reads earlier than the row's last update is decided at that update's instant (GCRA
-// is safe by construction), so a wall clock that steps back (an NTP correction, a manual
-// change) never over-grants: keys touched within the step only stop refilling until the
-// clock catches up. A clock that steps forward refills early, as it would for any store
-// on that clock.
+// clock reads earlier than the row's last update (it read the clock, then waited for the
+// write lock behind a later call) is decided at that update's instant. So the calls on a
+// key are decided in the order they write it, and a wall clock that steps back (an NTP
+// correction, a manual change) never over-grants: keys touched within the step only stop
+// refilling until the clock catches up. A clock that steps forward refills early, as it
+// would for any store on that clock.
 //
 // # Housekeeping
 //

@@ -20,8 +20,8 @@ func newQueries(table string) queries {
 	t := `"` + table + `"`
 	meta := `"` + table + `_meta"`
 	set, where := rowstate.GCRAUpdate(rowstate.Dialect{
-		Now: "?3", Rate: "?4", NQ: "?5", NR: "?6", CQ: "?7", CR: "?8", Min: "min",
-		Bool2Int: func(c string) string { return "(" + c + ")" }, Y: "0",
+		Now: "?3", Rate: "?4", NQ: "?5", NR: "?6", CQ: "?7", CR: "?8", Min: "min", Max: "max",
+		Bool2Int: func(c string) string { return "(" + c + ")" },
 	})
 	return queries{
 		schema: `CREATE TABLE IF NOT EXISTS ` + meta + ` (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -42,9 +42,9 @@ CREATE INDEX IF NOT EXISTS "` + table + `_expires" ON ` + t + ` (expires);`,
 		write: `INSERT INTO ` + t + ` (k, alg, at, x, y, log, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
 ON CONFLICT (k, alg) DO UPDATE SET at = excluded.at, x = excluded.x, y = excluded.y, log = excluded.log, expires = excluded.expires`,
 		reset: `DELETE FROM ` + t + ` WHERE k = ?1 AND alg = ?2`,
-		gcra: `INSERT INTO ` + t + ` (k, alg, at, x, y, log, expires) VALUES (?1, ?2, ?3 + ?5, ?6, 0, NULL, ?3 + ?5 + (?6 > 0))
+		gcra: `INSERT INTO ` + t + ` (k, alg, at, x, y, log, expires) VALUES (?1, ?2, ?3 + ?5, ?6, ?3, NULL, ?3 + ?5 + (?6 > 0))
 ON CONFLICT (k, alg) DO UPDATE SET ` + set + ` WHERE ` + where + `
-RETURNING at, x`,
+RETURNING at, x, y`,
 		sweep: `DELETE FROM ` + t + ` WHERE (k, alg) IN (SELECT k, alg FROM ` + t + ` WHERE expires <= ?1 ORDER BY expires LIMIT ?2)`,
 		count: `SELECT count(*) FROM ` + t,
 	}

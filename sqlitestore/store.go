@@ -235,10 +235,10 @@ func (s *Store) gcra(ctx context.Context, c rowstate.Call) (algo.Decision, error
 	g := rowstate.GCRAArgs(c.P, c.Cost)
 	for range 3 {
 		t := now()
-		var at, x int64
-		err := s.stmts.gcra.QueryRowContext(ctx, c.Key, int64(c.Alg), t, g.Rate, g.NQ, g.NR, g.CQ, g.CR).Scan(&at, &x)
+		var at, x, y int64
+		err := s.stmts.gcra.QueryRowContext(ctx, c.Key, int64(c.Alg), t, g.Rate, g.NQ, g.NR, g.CQ, g.CR).Scan(&at, &x, &y)
 		if err == nil {
-			return rowstate.GCRAAllowed(c.P, at, x, t), nil
+			return rowstate.GCRAAllowed(c.P, at, x, y), nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return algo.Decision{}, err

@@ -20,6 +20,12 @@ const SchemaVersion = 1
 // (X and Y as the bits of the uint64s); Log is a SlidingWindowLog's entries as
 // [algo.Log.AppendBinary] writes them. Expires is the Unix instant, in nanoseconds, from
 // which the row decides as no row would: the decision's ResetAfter after it was written.
+//
+// GCRA's state has no Y, so a GCRA row keeps there the instant it was written at: the
+// floor of the next decision's clock. The other algorithms' states floor the clock at
+// their At; a TAT lies ahead of its instant and cannot. Without the floor a call that
+// read the clock, then waited for the row behind a later one, would be decided before
+// it: never over-granting, but reporting one unit less than the key has.
 type Row struct {
 	At, X, Y int64
 	Log      []byte
@@ -76,6 +82,9 @@ func ValidateAll(ctx context.Context, reqs []ratelimit.Request) ([]Call, []algo.
 // decision, and the row to write when write is true: a denial and n == 0 write nothing.
 // A row whose Expires has passed is read as no row, as Redis forgets a key at its TTL.
 func Step(c Call, row Row, found bool, now int64) (next Row, write bool, d algo.Decision, err error) {
+	if found && c.Alg == ratelimit.GCRA {
+		now = max(now, row.Y)
+	}
 	if found && row.Expires <= now {
 		found = false
 	}
@@ -100,7 +109,11 @@ func Step(c Call, row Row, found bool, now int64) (next Row, write bool, d algo.
 	if !d.Allowed || c.Cost == 0 {
 		return Row{}, false, d, nil
 	}
-	return Row{At: s.At, X: int64(s.X), Y: int64(s.Y), Expires: now + d.ResetAfter}, true, d, nil
+	next = Row{At: s.At, X: int64(s.X), Y: int64(s.Y), Expires: now + d.ResetAfter}
+	if c.Alg == ratelimit.GCRA {
+		next.Y = now
+	}
+	return next, true, d, nil
 }
 
 // Item is one request of a batch with its row, and what [StepAll] decided for it.

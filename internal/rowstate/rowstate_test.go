@@ -1,0 +1,39 @@
+package rowstate
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/go-ratelimit/ratelimit"
+)
+
+// TestGCRAFloor checks that a GCRA call whose clock reads earlier than its row's last
+// write is decided at that write's instant, as it would be had it read the clock after it.
+func TestGCRAFloor(t *testing.T) {
+	c, err := Validate(context.Background(), "k", ratelimit.GCRA, ratelimit.Limit{Rate: 100, Period: time.Hour}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const t1 = int64(1_700_000_000) * 1e9
+	row, write, d, err := Step(c, Row{}, false, t1)
+	if err != nil || !write || !d.Allowed || d.Remaining != 99 {
+		t.Fatalf("first Step = (write %v, %+v, %v), want an allowed write leaving 99", write, d, err)
+	}
+	if row.Y != t1 {
+		t.Errorf("the first write's y = %d, want its instant %d", row.Y, t1)
+	}
+	_, _, want, _ := Step(c, row, true, t1)
+	for _, early := range []int64{t1 - 1, t1 - int64(time.Minute)} {
+		next, write, got, err := Step(c, row, true, early)
+		if err != nil || !write || got != want {
+			t.Errorf("Step at %d ns before the row's write = (write %v, %+v, %v), want (true, %+v) as at its instant", t1-early, write, got, err, want)
+		}
+		if next.Y != t1 {
+			t.Errorf("Step at %d ns before the row's write wrote y = %d, want the floor %d", t1-early, next.Y, t1)
+		}
+	}
+	if want.Remaining != 98 {
+		t.Errorf("second unit left %d, want 98", want.Remaining)
+	}
+}
