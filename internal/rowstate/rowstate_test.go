@@ -37,3 +37,51 @@ func TestGCRAFloor(t *testing.T) {
 		t.Errorf("second unit left %d, want 98", want.Remaining)
 	}
 }
+
+// TestClockStepBack checks the SQL stores' promise for a wall clock that steps back: a
+// row decided at t1 and read at an instant an hour earlier grants nothing the key had not
+// at t1, for every algorithm. Half-used and exhausted keys both.
+func TestClockStepBack(t *testing.T) {
+	const t1 = int64(1_700_000_000) * 1e9
+	l := ratelimit.Limit{Rate: 10, Period: time.Minute}
+	for _, alg := range []ratelimit.Algorithm{ratelimit.FixedWindow, ratelimit.SlidingWindowLog, ratelimit.SlidingWindowCounter,
+		ratelimit.TokenBucket, ratelimit.LeakyBucket, ratelimit.GCRA} {
+		take, err := Validate(context.Background(), "k", alg, l, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		look := take
+		look.Cost = 0
+		var row Row
+		found := false
+		for used := 1; ; used++ {
+			next, write, d, err := Step(take, row, found, t1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.Allowed {
+				break
+			}
+			if write {
+				row, found = next, true
+			}
+			if used == 5 || used > 100 {
+				for _, back := range []int64{int64(time.Second), int64(time.Hour)} {
+					_, _, at, _ := Step(look, row, found, t1)
+					_, _, early, _ := Step(look, row, found, t1-back)
+					if early.Remaining > at.Remaining {
+						t.Errorf("%v, %d used: %v before the last write %d remain, want at most the %d at its instant", alg, used, time.Duration(back), early.Remaining, at.Remaining)
+					}
+				}
+			}
+			if used > 100 {
+				t.Fatalf("%v allowed more than 100 units of %v at one instant", alg, l)
+			}
+		}
+		for _, back := range []int64{int64(time.Second), int64(time.Hour)} {
+			if _, _, d, _ := Step(take, row, found, t1-back); d.Allowed {
+				t.Errorf("%v, exhausted at t1: a unit %v earlier = %+v, want denied", alg, time.Duration(back), d)
+			}
+		}
+	}
+}
