@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-ratelimit/ratelimit"
+	"github.com/go-ratelimit/ratelimit/internal/benchload"
 	"github.com/go-ratelimit/ratelimit/internal/redistest"
 	"github.com/go-ratelimit/ratelimit/redisstore"
 	"github.com/go-redis/redis_rate/v10"
@@ -202,88 +202,9 @@ func serverCPU(ctx context.Context, c *redis.Client) (time.Duration, error) {
 	return time.Duration(total * float64(time.Second)), nil
 }
 
-// runParallel runs take from conc goroutines for b.N calls in all, and reports ops/s, the
-// 50th, 99th and 99.9th latency percentiles, and the CPU time per call of this process
-// (the client) and of the Redis server behind c: on a machine shared with other work
-// these vary far less than throughput, and the server's bounds the throughput of any
-// client once Redis is saturated.
+// runParallel runs take on keys from conc goroutines for b.N calls in all, with the CPU
+// time of the Redis server behind c (see internal/benchload).
 func runParallel(b *testing.B, c *redis.Client, conc int, keys []string, take func(ctx context.Context, key string) error) {
-	ctx := context.Background()
-	lat := make([][]time.Duration, conc)
-	var next atomic.Int64
-	srvStart, err := serverCPU(ctx, c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	cliStart, _ := cpuTime()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for g := range conc {
-		wg.Go(func() {
-			mine := make([]time.Duration, 0, b.N/conc+1)
-			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
-				t0 := time.Now()
-				if err := take(ctx, keys[int(i)%len(keys)]); err != nil {
-					b.Error(err)
-					return
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			lat[g] = mine
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	cliEnd, cliOK := cpuTime()
-	b.StopTimer()
-	srvEnd, err := serverCPU(ctx, c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if cliOK {
-		b.ReportMetric(float64(cliEnd-cliStart)/1e3/float64(b.N), "client-cpu-µs/op")
-	}
-	b.ReportMetric(float64(srvEnd-srvStart)/1e3/float64(b.N), "redis-cpu-µs/op")
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	pct := func(p float64) float64 {
-		if len(all) == 0 {
-			return 0
-		}
-		return float64(all[min(len(all)-1, int(float64(len(all))*p))].Microseconds())
-	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
-	b.ReportMetric(pct(0.50), "p50-µs")
-	b.ReportMetric(pct(0.99), "p99-µs")
-	b.ReportMetric(pct(0.999), "p99.9-µs")
-}
-
-// BenchmarkBreakerOpen measures a decision while Redis is down and the circuit breaker is
-// open, per policy.
-func BenchmarkBreakerOpen(b *testing.B) {
-	srv := redistest.Start(b)
-	addr := srv.Addr()
-	srv.Kill()
-	for _, p := range []ratelimit.FailPolicy{ratelimit.FailLocal, ratelimit.FailOpen, ratelimit.FailClosed} {
-		b.Run(p.String(), func(b *testing.B) {
-			c := redis.NewClient(&redis.Options{Addr: addr, DialerRetries: 1})
-			defer c.Close()
-			s := redisstore.New(c, &redisstore.Options{Policy: p, BreakerThreshold: 1, BreakerCooldown: time.Hour})
-			defer s.Close()
-			ctx := context.Background()
-			l := ratelimit.PerSecond(1_000_000)
-			_, _ = s.Take(ctx, "k", ratelimit.GCRA, l, 1) // opens the breaker
-			if !s.Stats().BreakerOpen {
-				b.Fatal("breaker not open")
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := s.Take(ctx, "k", ratelimit.GCRA, l, 1); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	srv := benchload.Server{Name: "redis", CPU: func() (time.Duration, error) { return serverCPU(context.Background(), c) }}
+	benchload.Parallel(b, conc, srv, func(ctx context.Context, i int) error { return take(ctx, keys[i%len(keys)]) })
 }
