@@ -38,7 +38,7 @@ func Parallel(b *testing.B, conc int, srv Server, take func(ctx context.Context,
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cliStart, _ := cpuTime()
+	cliStart, _ := CPUTime()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for g := range conc {
@@ -57,7 +57,7 @@ func Parallel(b *testing.B, conc int, srv Server, take func(ctx context.Context,
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cliEnd, cliOK := cpuTime()
+	cliEnd, cliOK := CPUTime()
 	b.StopTimer()
 	srvEnd, err := cpu()
 	if err != nil {
