@@ -82,10 +82,32 @@ type backend interface {
 	ping(ctx context.Context) error
 }
 
-// goRedis runs the scripts through a go-redis client.
+// goRedis runs the scripts through a go-redis client, in shared pipelines when co is set.
 type goRedis struct {
 	c    redis.UniversalClient
+	co   *coalescer
 	pool sync.Pool // *[]any, the command's arguments
+}
+
+// newGoRedis returns the backend of client. The scripts of concurrent calls share
+// pipelines unless alone, on a client of one server (a *redis.Client, which a failover
+// client also is): a Cluster or Ring client sends each call's script alone, so that one
+// slow shard never holds the calls of the others.
+func newGoRedis(client redis.UniversalClient, alone bool) *goRedis {
+	g := &goRedis{c: client}
+	if _, single := client.(*redis.Client); single && !alone {
+		g.co = &coalescer{c: client}
+	}
+	return g
+}
+
+// process sends cmd, at most once.
+func (g *goRedis) process(ctx context.Context, cmd *redis.Cmd) {
+	if g.co != nil {
+		g.co.do(ctx, cmd)
+		return
+	}
+	_ = g.c.Process(ctx, noRetryCmd{cmd})
 }
 
 // noRetryCmd is a command go-redis must send at most once: a script that may have run must
@@ -118,7 +140,7 @@ func (g *goRedis) eval(ctx context.Context, sc *script, keys, args []string, box
 	}
 	*ap = a
 	cmd := redis.NewCmd(ctx, a...)
-	_ = g.c.Process(ctx, noRetryCmd{cmd})
+	g.process(ctx, cmd)
 	v, err := cmd.Result()
 	if err != nil && isNoScript(err) {
 		a[0], a[1] = "eval", sc.src

@@ -61,6 +61,16 @@ type Options struct {
 	// the caller.
 	Local ratelimit.Store
 
+	// SendAlone sends each call's script in a round trip of its own, as go-redis sends a
+	// command. By default, on a client of one server (a *redis.Client, which a failover
+	// client also is), the scripts of concurrent calls share pipelines: a call finding no
+	// round trip of the store in flight is sent at once, and the calls that arrive while
+	// one is in flight go together in the next, which costs Redis far less per call (see
+	// BENCHMARKS.md). The client's hooks then see these calls as pipelines. A Cluster or
+	// Ring client always sends each script alone. It has no effect on a rueidis client,
+	// which pipelines by itself.
+	SendAlone bool
+
 	// OnError, when set, is called with every failure of Redis: each failed call (the
 	// error wraps the backend's error) and each call answered while the breaker is open
 	// (the error wraps ErrCircuitOpen). It runs synchronously in the caller's goroutine and
@@ -103,7 +113,11 @@ var _ ratelimit.Store = (*Store)(nil)
 // redis.NewFailoverClient, or a *redis.Ring. Its own retries do not apply to the store's
 // scripts (see the package documentation).
 func New(client redis.UniversalClient, opts *Options) *Store {
-	return build(&goRedis{c: client}, opts)
+	var alone bool
+	if opts != nil {
+		alone = opts.SendAlone
+	}
+	return build(newGoRedis(client, alone), opts)
 }
 
 func build(b backend, opts *Options) *Store {

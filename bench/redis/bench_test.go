@@ -127,6 +127,7 @@ type target struct {
 func targets(c *redis.Client, rc rueidis.Client) ([]target, func()) {
 	opts := &redisstore.Options{Policy: ratelimit.FailError, Timeout: 10 * time.Second}
 	s, rs := redisstore.New(c, opts), redisstore.NewRueidis(rc, opts)
+	alone := redisstore.New(c, &redisstore.Options{Policy: ratelimit.FailError, Timeout: 10 * time.Second, SendAlone: true})
 	// A million per second: never reached here, so every call is allowed, and low enough
 	// that every call does its whole work. At a billion per second redis_rate's TAT, float
 	// seconds since the epoch, does not move by one emission interval (1ns is below the
@@ -139,6 +140,10 @@ func targets(c *redis.Client, rc rueidis.Client) ([]target, func()) {
 			_, err := s.Take(ctx, key, alg, limit, 1)
 			return err
 		}})
+		ts = append(ts, target{"redisstore-alone-" + alg.String(), func(ctx context.Context, key string) error {
+			_, err := alone.Take(ctx, key, alg, limit, 1)
+			return err
+		}})
 		ts = append(ts, target{"redisstore-rueidis-" + alg.String(), func(ctx context.Context, key string) error {
 			_, err := rs.Take(ctx, key, alg, limit, 1)
 			return err
@@ -149,12 +154,13 @@ func targets(c *redis.Client, rc rueidis.Client) ([]target, func()) {
 		_, err := rr.Allow(ctx, key, redis_rate.PerSecond(1_000_000))
 		return err
 	}})
-	return ts, func() { s.Close(); rs.Close() }
+	return ts, func() { s.Close(); alone.Close(); rs.Close() }
 }
 
 // BenchmarkTake measures decisions per second and latency percentiles at 1, 10, 50 and
 // 200 concurrent goroutines, on one hot key and across 10,000 keys, for the Redis store
-// through go-redis and rueidis, and redis_rate, on the same server.
+// through go-redis (concurrent calls sharing pipelines, the default, and each sent alone)
+// and rueidis, and redis_rate, on the same server.
 func BenchmarkTake(b *testing.B) {
 	addr := redistest.Addr(b)
 	for _, conc := range []int{1, 10, 50, 200} {
