@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -11,7 +13,9 @@ import (
 // standalone server for its examples, which have no testing.T to start one with:
 // REDIS_ADDR when set, or else a redis-server of its own, stopped when the run ends.
 // Without redis-server the examples are skipped, with a line saying so (a failure when
-// RequireEnv is 1), and the tests decide for themselves as everywhere else.
+// RequireEnv is 1), and the tests decide for themselves as everywhere else. A run whose
+// -test.run pattern selects no example, as a test's child process, starts no server: a
+// child killed by its test would leave it running.
 func Main(m *testing.M, addr *string) int {
 	if a := os.Getenv(AddrEnv); a != "" {
 		*addr = a
@@ -30,6 +34,9 @@ func Main(m *testing.M, addr *string) int {
 		}
 		return m.Run()
 	}
+	if !runsExamples() {
+		return m.Run() // a child process of a test, say, which may be killed
+	}
 	dir, err := os.MkdirTemp("", "redistest")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "redistest:", err)
@@ -44,6 +51,19 @@ func Main(m *testing.M, addr *string) int {
 	defer s.Stop()
 	*addr = s.Addr()
 	return m.Run()
+}
+
+// runsExamples reports whether the run's -test.run pattern may select an example: it is
+// empty, or mentions examples, or matches the word.
+func runsExamples() bool {
+	flag.Parse()
+	run := flag.Lookup("test.run")
+	if run == nil || run.Value.String() == "" {
+		return true
+	}
+	pattern := run.Value.String()
+	matched, err := regexp.MatchString(pattern, "Example")
+	return err != nil || matched || strings.Contains(pattern, "Example")
 }
 
 // skipExamples adds the examples to the run's -test.skip pattern.
