@@ -96,53 +96,69 @@ func TestCoalesced(t *testing.T) {
 	}
 }
 
-// TestCoalescedDeadline checks that a call queued behind a round trip in flight still
-// returns by its own deadline, without running its script, while the round trip waits on
-// a server a long script keeps busy.
+// TestCoalescedDeadline checks that a call queued behind the round trips in flight still
+// returns by its own deadline, without running its script, while they wait on a server a
+// long script keeps busy.
 func TestCoalescedDeadline(t *testing.T) {
 	srv := redistest.Start(t)
 	c := newClient(t, srv.Addr())
 	s := newStoreOn(t, c, &Options{Policy: ratelimit.FailError, Timeout: 5 * time.Second, BreakerThreshold: -1})
+	co := s.backend.(*goRedis).co
 	ctx := context.Background()
-	l := ratelimit.Limit{Rate: 10, Period: time.Hour}
+	l := ratelimit.Limit{Rate: 20, Period: time.Hour}
 	if _, err := s.Take(ctx, "k", ratelimit.GCRA, l, 1); err != nil { // loads the script
 		t.Fatal(err)
 	}
-	// Another client keeps the server busy for about 600ms.
+	// Another client keeps the server busy for about 800ms.
 	busy := newClient(t, srv.Addr())
 	busyDone := make(chan error, 1)
 	go func() {
 		busyDone <- busy.Eval(ctx, `local t = redis.call('TIME') local start = t[1] * 1e6 + t[2]
-while true do t = redis.call('TIME') if t[1] * 1e6 + t[2] - start > 600000 then return 1 end end`, nil).Err()
+while true do t = redis.call('TIME') if t[1] * 1e6 + t[2] - start > 800000 then return 1 end end`, nil).Err()
 	}()
 	time.Sleep(50 * time.Millisecond)
 
-	order := make(chan string, 2)
-	var first error
-	go func() { // sent alone, then waits for the busy server
-		_, first = s.Take(ctx, "k", ratelimit.GCRA, l, 1)
-		order <- "in flight"
-	}()
-	time.Sleep(50 * time.Millisecond)
+	// maxInFlight calls, each sent alone, wait for the busy server.
+	order := make(chan string, maxInFlight+1)
+	errs := make(chan error, maxInFlight)
+	for range maxInFlight {
+		go func() {
+			_, err := s.Take(ctx, "k", ratelimit.GCRA, l, 1)
+			errs <- err
+			order <- "in flight"
+		}()
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		co.mu.Lock()
+		n := co.inFlight
+		co.mu.Unlock()
+		if n == maxInFlight {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d round trips in flight after 5s, want %d", n, maxInFlight)
+		}
+	}
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	_, err := s.Take(short, "k", ratelimit.GCRA, l, 1) // queued behind it
+	_, err := s.Take(short, "k", ratelimit.GCRA, l, 1) // queued behind them
 	order <- "queued"
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("the queued call's error = %v, want its deadline", err)
 	}
 	if got := <-order; got != "queued" {
-		t.Errorf("the call in flight returned first: the queued call waited past its deadline")
+		t.Errorf("a call in flight returned first: the queued call waited past its deadline")
 	}
-	<-order
-	if first != nil {
-		t.Errorf("the call in flight: %v", first)
+	for range maxInFlight {
+		if err := <-errs; err != nil {
+			t.Errorf("a call in flight: %v", err)
+		}
 	}
 	if err := <-busyDone; err != nil {
 		t.Fatal(err)
 	}
 	r, err := s.Take(ctx, "k", ratelimit.GCRA, l, 0)
-	if err != nil || r.Remaining != 8 {
-		t.Errorf("after both: (%+v, %v), want 8 left: the queued call's script never ran", r, err)
+	if want := 20 - 1 - maxInFlight; err != nil || r.Remaining != want {
+		t.Errorf("after all: (%+v, %v), want %d left: the queued call's script never ran", r, err, want)
 	}
 }

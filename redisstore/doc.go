@@ -31,10 +31,10 @@
 //
 // Through a go-redis client of one server (a *redis.Client, which Sentinel's failover
 // client also is), the scripts of concurrent calls share pipelines, as rueidis does by
-// itself: a call that finds no round trip of the store in flight is sent at once, and the
-// calls that arrive while one is in flight go together in the next. A lone caller waits no
-// longer; under concurrency Redis reads and writes once for many decisions, which is most
-// of what a decision costs it. Each script still runs atomically and is sent at most once,
+// itself: a call that finds fewer than eight round trips of the store in flight is sent
+// at once, and the calls that arrive while eight are go together in the next to leave. A
+// lone caller waits no longer; under concurrency Redis reads and writes once for many
+// decisions, which is most of what a decision costs it. Each script still runs atomically and is sent at most once,
 // and a queued call still returns by its own deadline. The client's hooks see these
 // calls as pipelines; [Options.SendAlone] sends each script alone. Cluster and Ring
 // clients send each script alone, so that one slow shard holds no call of another.

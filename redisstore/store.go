@@ -63,10 +63,10 @@ type Options struct {
 
 	// SendAlone sends each call's script in a round trip of its own, as go-redis sends a
 	// command. By default, on a client of one server (a *redis.Client, which a failover
-	// client also is), the scripts of concurrent calls share pipelines: a call finding no
-	// round trip of the store in flight is sent at once, and the calls that arrive while
-	// one is in flight go together in the next, which costs Redis far less per call (see
-	// BENCHMARKS.md). The client's hooks then see these calls as pipelines. A Cluster or
+	// client also is), the scripts of concurrent calls share pipelines: a call finding
+	// fewer than eight round trips of the store in flight is sent at once, and the calls
+	// that arrive while eight are go together in the next to leave, which costs Redis far
+	// less per call (see BENCHMARKS.md). The client's hooks then see these calls as pipelines. A Cluster or
 	// Ring client always sends each script alone. It has no effect on a rueidis client,
 	// which pipelines by itself.
 	SendAlone bool
