@@ -51,8 +51,8 @@ func (co *coalescer) do(ctx context.Context, cmd *redis.Cmd) {
 	if co.inFlight < maxInFlight {
 		co.inFlight++
 		co.mu.Unlock()
+		defer co.handOver() // even should a hook of the client panic
 		_ = co.c.Process(ctx, noRetryCmd{cmd})
-		co.handOver()
 		return
 	}
 	p, _ := co.pool.Get().(*pending)
@@ -75,8 +75,8 @@ func (co *coalescer) do(ctx context.Context, cmd *redis.Cmd) {
 		batch = <-p.wake // already in a batch: it ends by this call's deadline at the latest
 	}
 	if batch != nil {
+		defer co.handOver()
 		co.send(batch)
-		co.handOver()
 	}
 	co.release(p)
 }
