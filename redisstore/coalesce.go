@@ -30,7 +30,6 @@ const maxInFlight = 8
 // context's error (its script never ran). Once sent, it waits for its pipeline, which ends
 // by the earliest deadline of the calls it carries.
 type coalescer struct {
-	c        redis.UniversalClient
 	mu       sync.Mutex
 	inFlight int // round trips in flight; the queue is sent as one of them returns
 	queue    []*pending
@@ -44,15 +43,15 @@ type pending struct {
 	wake chan []*pending // the batch to send when this call leads it; nil when cmd holds its reply
 }
 
-// do sends cmd, alone or in a pipeline with concurrent calls, and returns when cmd holds
-// its reply or error.
-func (co *coalescer) do(ctx context.Context, cmd *redis.Cmd) {
+// do sends cmd through c, alone or in a pipeline with concurrent calls, and returns when
+// cmd holds its reply or error.
+func (co *coalescer) do(ctx context.Context, c redis.UniversalClient, cmd *redis.Cmd) {
 	co.mu.Lock()
 	if co.inFlight < maxInFlight {
 		co.inFlight++
 		co.mu.Unlock()
 		defer co.handOver() // even should a hook of the client panic
-		_ = co.c.Process(ctx, noRetryCmd{cmd})
+		_ = c.Process(ctx, noRetryCmd{cmd})
 		return
 	}
 	p, _ := co.pool.Get().(*pending)
@@ -76,7 +75,7 @@ func (co *coalescer) do(ctx context.Context, cmd *redis.Cmd) {
 	}
 	if batch != nil {
 		defer co.handOver()
-		co.send(batch)
+		co.send(c, batch)
 	}
 	co.release(p)
 }
@@ -114,35 +113,35 @@ func (co *coalescer) handOver() {
 	batch[0].wake <- batch
 }
 
-// send runs batch in one pipeline, batch[0] being the calling goroutine's own call, and
+// send runs batch in one pipeline through c, batch[0] being the calling goroutine's own call, and
 // wakes the others once their commands hold their replies.
-func (co *coalescer) send(batch []*pending) {
-	live := make([]*pending, 0, len(batch))
+func (co *coalescer) send(c redis.UniversalClient, batch []*pending) {
+	cmds := make([]*redis.Cmd, 0, len(batch))
+	var first context.Context // of the first call still waiting
 	var deadline time.Time
 	for _, p := range batch {
 		if err := p.ctx.Err(); err != nil {
 			p.cmd.SetErr(err) // never sent
 			continue
 		}
+		if first == nil {
+			first = p.ctx
+		}
 		if d, ok := p.ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
 			deadline = d
 		}
-		live = append(live, p)
+		cmds = append(cmds, p.cmd)
 	}
-	if len(live) > 0 {
-		// The pipeline carries the values of its first call's context, not its
-		// cancellation: one caller giving up must not fail the others' scripts.
-		ctx := context.WithoutCancel(live[0].ctx)
+	if first != nil {
+		// The pipeline carries the values of a caller's context, not its cancellation:
+		// one caller giving up must not fail the others' scripts.
+		ctx := context.WithoutCancel(first)
 		if !deadline.IsZero() {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithDeadline(ctx, deadline)
 			defer cancel()
 		}
-		cmds := make([]*redis.Cmd, len(live))
-		for i, p := range live {
-			cmds[i] = p.cmd
-		}
-		_ = goRedisLease{co.c}.send(ctx, cmds)
+		_ = goRedisLease{c}.send(ctx, cmds)
 	}
 	for _, p := range batch[1:] {
 		p.wake <- nil

@@ -96,7 +96,7 @@ type goRedis struct {
 func newGoRedis(client redis.UniversalClient, alone bool) *goRedis {
 	g := &goRedis{c: client}
 	if _, single := client.(*redis.Client); single && !alone {
-		g.co = &coalescer{c: client}
+		g.co = &coalescer{}
 	}
 	return g
 }
@@ -104,7 +104,7 @@ func newGoRedis(client redis.UniversalClient, alone bool) *goRedis {
 // process sends cmd, at most once.
 func (g *goRedis) process(ctx context.Context, cmd *redis.Cmd) {
 	if g.co != nil {
-		g.co.do(ctx, cmd)
+		g.co.do(ctx, g.c, cmd)
 		return
 	}
 	_ = g.c.Process(ctx, noRetryCmd{cmd})

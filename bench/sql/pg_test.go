@@ -3,6 +3,7 @@ package sql
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -39,7 +40,7 @@ func BenchmarkPostgres(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer pool.Close()
-			table := "bench_" + map[string]string{"durable": "durable", "unlogged": "unlogged", "async-commit": "async"}[mode]
+			table := "bench_" + strings.ReplaceAll(mode, "-", "_")
 			s, err := pgstore.New(ctx, pool, &pgstore.Options{Table: table, Unlogged: mode == "unlogged",
 				Failure: pgstore.Failure{Policy: ratelimit.FailError, Timeout: 10 * time.Second}})
 			if err != nil {

@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 )
@@ -13,9 +12,9 @@ import (
 // standalone server for its examples, which have no testing.T to start one with:
 // REDIS_ADDR when set, or else a redis-server of its own, stopped when the run ends.
 // Without redis-server the examples are skipped, with a line saying so (a failure when
-// RequireEnv is 1), and the tests decide for themselves as everywhere else. A run whose
-// -test.run pattern selects no example, as a test's child process, starts no server: a
-// child killed by its test would leave it running.
+// RequireEnv is 1), and the tests decide for themselves as everywhere else. A run of one
+// test by its anchored name, as a test's child process is, starts no server: a child
+// killed by its test would leave it running.
 func Main(m *testing.M, addr *string) int {
 	if a := os.Getenv(AddrEnv); a != "" {
 		*addr = a
@@ -53,17 +52,19 @@ func Main(m *testing.M, addr *string) int {
 	return m.Run()
 }
 
-// runsExamples reports whether the run's -test.run pattern may select an example: it is
-// empty, or mentions examples, or matches the word.
+// runsExamples reports whether the run may run an example (see oneTest).
 func runsExamples() bool {
 	flag.Parse()
 	run := flag.Lookup("test.run")
-	if run == nil || run.Value.String() == "" {
-		return true
-	}
-	pattern := run.Value.String()
-	matched, err := regexp.MatchString(pattern, "Example")
-	return err != nil || matched || strings.Contains(pattern, "Example")
+	return run == nil || !oneTest(run.Value.String())
+}
+
+// oneTest reports whether a -test.run pattern is one anchored test name, ^TestX$, as a
+// test starts its child processes with: such a run runs no example.
+func oneTest(pattern string) bool {
+	name, ok := strings.CutPrefix(pattern, "^Test")
+	name, anchored := strings.CutSuffix(name, "$")
+	return ok && anchored && !strings.ContainsAny(name, `|.*+?()[]{}\/^$`)
 }
 
 // skipExamples adds the examples to the run's -test.skip pattern.

@@ -72,3 +72,22 @@ func TestStartPrimaries(t *testing.T) {
 		}
 	}
 }
+
+func TestOneTest(t *testing.T) {
+	for pattern, want := range map[string]bool{
+		"^TestChild$":        true,
+		"^TestLeaseProcess$": true,
+		"":                   false,
+		"Take":               false, // would select ExampleStore_Take
+		"^Example$":          false,
+		"^TestA$|^Example$":  false,
+		"^TestA.*$":          false,
+		"^TestA$/sub":        false,
+		"TestChild":          false,
+		"^TestChild":         false,
+	} {
+		if got := oneTest(pattern); got != want {
+			t.Errorf("oneTest(%q) = %v, want %v", pattern, got, want)
+		}
+	}
+}
