@@ -6,42 +6,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// clockTick is the unit of utime and stime in /proc/PID/stat (USER_HZ),
-// which Linux fixes at 100 per second for user space.
-const clockTick = 10 * time.Millisecond
+	"github.com/go-ratelimit/ratelimit/internal/benchload"
+)
 
 // cpuTime returns the user+system CPU time a process has used so far, read
 // from /proc/PID/stat ("self" for this process). ok is false where /proc is
 // missing or the process is gone.
 func cpuTime(pid string) (d time.Duration, ok bool) {
-	b, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	return parseStat(string(b))
-}
-
-// parseStat reads utime and stime (fields 14 and 15) from the text of
-// /proc/PID/stat. The command name, field 2, is in parentheses and may hold
-// spaces, so fields are counted from the last ')'.
-func parseStat(s string) (time.Duration, bool) {
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state), so field n is f[n-3].
-	if len(f) < 13 {
-		return 0, false
-	}
-	u, err1 := strconv.ParseUint(f[11], 10, 64)
-	st, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	return time.Duration(u+st) * clockTick, true
+	st, ok := benchload.ReadProcStat(pid)
+	return st.CPU, ok
 }
 
 // machineBusy returns the CPU time all cores of the machine have spent not
@@ -77,7 +51,7 @@ func parseProcStat(s string) (time.Duration, bool) {
 		}
 		busy += n
 	}
-	return time.Duration(busy) * clockTick, true
+	return time.Duration(busy) * benchload.ClockTick, true
 }
 
 // machinePID stands for the whole machine in a cpuMeter.

@@ -51,7 +51,10 @@ func BenchmarkPostgres(b *testing.B) {
 				_, err := s.Take(ctx, key, ratelimit.GCRA, limit, 1)
 				return err
 			}
-			server := benchload.Server{Name: "postgres", CPU: serverCPU(srv.PID())}
+			server := benchload.Server{Name: "postgres"}
+			if _, ok := benchload.ReadProcStat("self"); ok { // Linux: the postmaster and its backends
+				server.CPU = func() (time.Duration, error) { return benchload.ProcessTreeCPU(srv.PID()) }
+			}
 			var fresh atomic.Int64
 			b.Run("insert", func(b *testing.B) {
 				benchload.Parallel(b, goroutines, server, func(ctx context.Context, _ int) error {
